@@ -1,0 +1,142 @@
+"""Command line: ``python -m workbench run|sweep``.
+
+Examples:
+    python -m workbench run --model default --recipe int8 --set inference_input_type=float32 --out out
+    python -m workbench sweep --model mobilenet_v1:128 --recipes float32,int8 --out out
+
+Both write ``DIR/results.csv``, the ``.tflite`` files and ``DIR/report.html``.
+Bad input ends with a one-line error and a non-zero exit code (``--debug``
+shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import sys
+import warnings
+from pathlib import Path
+
+from workbench.errors import WorkbenchError
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from workbench.recipes import PTQ_RECIPES
+
+    parser = argparse.ArgumentParser(
+        prog="python -m workbench",
+        description="Quantize a Keras 3 model to TFLite variants and measure them in LiteRT.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run one recipe on a model")
+    run.add_argument("--recipe", required=True, help=f"one of: {', '.join(PTQ_RECIPES)}")
+    run.add_argument("--set", dest="settings", nargs="*", default=[], metavar="KEY=VALUE",
+                     help="recipe options, e.g. inference_input_type=float32 integer_only=false")
+    sweep = commands.add_parser("sweep", help="run several recipes on a model")
+    sweep.add_argument("--recipes", default=",".join(PTQ_RECIPES),
+                       help=f"comma-separated recipes (default: {','.join(PTQ_RECIPES)})")
+    for sub in (run, sweep):
+        sub.add_argument("--model", default="default",
+                         help="'default', a zoo name (e.g. mobilenet_v1:128) or a model file")
+        sub.add_argument("--data", help=".npz with x_train, y_train, x_test, y_test")
+        sub.add_argument("--out", default="results", help="output folder (default: results)")
+        sub.add_argument("--workspace", help="workspace folder (default: $WORKBENCH_WORKSPACE "
+                                             "or ./.workbench)")
+        sub.add_argument("--force", action="store_true", help="recompute even if stored")
+        sub.add_argument("--latency-runs", type=int, default=50,
+                         help="timed invokes per latency measurement (default: 50)")
+        sub.add_argument("--unsafe", action="store_true",
+                         help="load .keras files with Keras safe mode off (trusted files only)")
+        sub.add_argument("--debug", action="store_true", help="show tracebacks and TF logs")
+    return parser
+
+
+def parse_settings(settings: list[str]) -> dict[str, str]:
+    """``['a=1', 'b=x']`` -> ``{'a': '1', 'b': 'x'}``, with a clear error otherwise."""
+    parsed = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise WorkbenchError(f"Received --set {item!r}; expected KEY=VALUE, e.g. integer_only=false.")
+        parsed[key.strip()] = value.strip()
+    return parsed
+
+
+def execute(args: argparse.Namespace) -> int:
+    from workbench.pipeline import prepare_task, sweep
+    from workbench.recipes import make_config
+    from workbench.store import ExperimentStore
+
+    if args.command == "run":
+        configs = [make_config(args.recipe, parse_settings(args.settings))]
+    else:
+        names = [name.strip() for name in args.recipes.split(",") if name.strip()]
+        configs = [make_config(name) for name in names]
+    if args.latency_runs < 1:
+        raise WorkbenchError(f"Received --latency-runs {args.latency_runs}; expected at least 1.")
+    store = ExperimentStore(args.workspace)
+    task = prepare_task(args.model, args.data, store.workspace, safe_mode=not args.unsafe)
+    result = sweep(task, configs, store, force=args.force, latency_runs=args.latency_runs)
+    frame = export_results(result.frame(), Path(args.out), task.name)
+    print_summary(frame, Path(args.out))
+    for recipe, message in result.failures.items():
+        print(f"error: recipe {recipe} failed: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT if result.failures else 0
+
+
+def export_results(frame, out: Path, model_name: str):
+    """Copy the artifacts into ``out`` and write results.csv and report.html there."""
+    from workbench.report import write_report
+    from workbench.store import RESULT_COLUMNS
+
+    out.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", model_name)
+    frame = frame.copy()
+    for index, row in frame.iterrows():
+        target = out / f"{slug}-{row['recipe']}-{row['run_id']}.tflite"
+        shutil.copyfile(row["tflite_path"], target)
+        frame.loc[index, "tflite_path"] = str(target)
+    frame[list(RESULT_COLUMNS)].to_csv(out / "results.csv", index=False)
+    if len(frame):
+        write_report(frame, out / "report.html", title=f"Optimization Workbench: {model_name}")
+    return frame
+
+
+def print_summary(frame, out: Path) -> None:
+    columns = ["recipe", "size_bytes", "gzip_bytes", "accuracy", "agreement", "latency_ms",
+               "latency_ms_all_cores", "cached"]
+    if len(frame):
+        print(frame[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}",
+                                        na_rep="n/a"))
+        print(f"wrote {out / 'results.csv'} and {out / 'report.html'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.debug:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        with warnings.catch_warnings():
+            if not args.debug:  # the converter's UserWarnings are noise on the command line
+                warnings.simplefilter("ignore")
+            return execute(args)
+    except WorkbenchError as error:
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted: finished variants are kept in the workspace", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # noqa: BLE001 - the last line of defence for a one-line error
+        if args.debug:
+            raise
+        print(f"error: unexpected {type(error).__name__}: {error} (rerun with --debug for the "
+              "traceback)", file=sys.stderr)
+        return EXIT_FAILED

@@ -1,0 +1,207 @@
+"""The core flow: model in -> ``.tflite`` variant -> measured -> stored row.
+
+``prepare_task`` resolves what the user named (``default``, a zoo name, a
+model file or a ``keras.Model``) with its data; ``run`` converts it with one
+recipe, measures the variant in LiteRT and stores the row (or returns the
+stored one: same model, config, data and workbench version); ``sweep`` runs
+several recipes and keeps going past a recipe that fails.
+
+Example:
+    >>> task = prepare_task("default")                                # doctest: +SKIP
+    >>> row = run(task, make_config("int8"), ExperimentStore())       # doctest: +SKIP
+    >>> row["size_bytes"], row["accuracy"]                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from workbench import __version__
+from workbench.data import Dataset, check_fits_model, generated_inputs, load_digits_task, load_npz
+from workbench.errors import DataError, ModelLoadError, WorkbenchError
+from workbench.fingerprint import model_fingerprint
+from workbench.recipes import FullIntegerConfig, RecipeConfig
+from workbench.store import ExperimentStore
+
+GENERATED_DATA = "generated"
+
+
+@dataclass(eq=False)
+class Task:
+    """A model and the dataset it is scored on (``None`` for zoo models: no accuracy)."""
+
+    name: str
+    model: Any
+    dataset: Dataset | None
+
+    @cached_property
+    def model_hash(self) -> str:
+        return model_fingerprint(self.model)
+
+    @property
+    def data_hash(self) -> str:
+        return self.dataset.fingerprint if self.dataset else GENERATED_DATA
+
+    @property
+    def input_shape(self) -> tuple:
+        return tuple(self.model.inputs[0].shape)
+
+    @cached_property
+    def float_outputs(self) -> np.ndarray | None:
+        """The Keras model's outputs on the test split (computed once)."""
+        from workbench.measure import keras_predict
+
+        return keras_predict(self.model, self.dataset.x_test) if self.dataset else None
+
+    @cached_property
+    def float_accuracy(self) -> float | None:
+        from workbench.measure import accuracy
+
+        return accuracy(self.float_outputs, self.dataset.y_test) if self.dataset else None
+
+    def representative_data(self, count: int) -> np.ndarray:
+        if self.dataset is not None:
+            return self.dataset.x_train[:count]
+        return generated_inputs(self.input_shape, count)
+
+    def latency_sample(self) -> np.ndarray:
+        if self.dataset is not None:
+            return self.dataset.x_test[0]
+        return generated_inputs(self.input_shape, 1, seed=1)[0]
+
+
+def prepare_task(model: Any = "default", data: Dataset | str | os.PathLike | None = None,
+                 workspace: str | os.PathLike | None = None, safe_mode: bool = True,
+                 progress: bool = True) -> Task:
+    """Resolve ``model`` (default / zoo name / file / keras.Model) and ``data`` into a Task."""
+    from workbench import zoo
+    from workbench.loading import load_model
+
+    dataset = load_npz(data) if isinstance(data, (str, os.PathLike)) else data
+    if isinstance(model, str) and _names_zoo_model(model):
+        if model == zoo.DEFAULT_MODEL:
+            keras_model = zoo.default_model(workspace, progress=progress)
+            return _checked_task(model, keras_model, dataset or load_digits_task())
+        return _checked_task(model, zoo.build_zoo_model(model), dataset)
+    keras_model = load_model(model, safe_mode=safe_mode)
+    name = Path(model).stem if isinstance(model, (str, os.PathLike)) else keras_model.name
+    return _checked_task(name, keras_model, dataset)
+
+
+def _names_zoo_model(text: str) -> bool:
+    """A bare name (no such file, no folder, no extension) means a zoo model."""
+    path = Path(text)
+    return not path.exists() and len(path.parts) == 1 and not path.suffix
+
+
+def _checked_task(name: str, model: Any, dataset: Dataset | None) -> Task:
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ModelLoadError(
+            f"Model '{name}' has {len(model.inputs)} input(s) and {len(model.outputs)} "
+            "output(s); the workbench supports models with exactly one input and one output."
+        )
+    if dataset is not None:
+        check_fits_model(dataset, tuple(model.inputs[0].shape), name)
+        classes = model.outputs[0].shape[-1]
+        top_label = int(max(dataset.y_train.max(), dataset.y_test.max()))
+        if classes is not None and top_label >= classes:
+            raise DataError(
+                f"Dataset '{dataset.name}' has labels up to {top_label} but model '{name}' "
+                f"outputs {classes} class scores. Expected labels in 0..{classes - 1}."
+            )
+    return Task(name, model, dataset)
+
+
+def cache_key(task: Task, config: RecipeConfig) -> str:
+    """What makes two runs the same: model content, recipe config, data, workbench version."""
+    identity = {"model": task.model_hash, "config": config.to_json(), "data": task.data_hash,
+                "version": __version__}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def run(task: Task, config: RecipeConfig, store: ExperimentStore | None = None,
+        force: bool = False, latency_runs: int = 50, progress: bool = True) -> dict:
+    """Convert, measure and store one variant; returns its row (``cached`` says if reused)."""
+    store = store or ExperimentStore()
+    key = cache_key(task, config)
+    if not force and (stored := store.lookup(key)) is not None:
+        return {**stored, "cached": True}
+    tflite = _convert(task, config, progress)
+    row = {
+        "run_id": uuid.uuid4().hex[:12], "model": task.name, "recipe": config.name,
+        "config": json.dumps(config.get_config(), sort_keys=True),
+        **_measure(task, tflite, latency_runs, progress),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "cache_key": key, "model_hash": task.model_hash,
+        "dataset": task.dataset.name if task.dataset else GENERATED_DATA,
+        "data_hash": task.data_hash, "workbench_version": __version__,
+    }
+    return {**store.save(row, tflite), "cached": False}
+
+
+def _convert(task: Task, config: RecipeConfig, progress: bool) -> bytes:
+    from workbench.ptq import convert
+
+    representative = None
+    if isinstance(config, FullIntegerConfig):
+        representative = task.representative_data(config.calibration_samples)
+    return convert(task.model, config, representative, progress=progress)
+
+
+def _measure(task: Task, tflite: bytes, latency_runs: int, progress: bool) -> dict:
+    from workbench import measure
+
+    size, gzipped = measure.tflite_sizes(tflite)
+    figures = {"size_bytes": size, "gzip_bytes": gzipped, "accuracy": None,
+               "float_accuracy": task.float_accuracy, "agreement": None}
+    if task.dataset is not None:
+        outputs = measure.tflite_predict(tflite, task.dataset.x_test, progress=progress)
+        figures["accuracy"] = measure.accuracy(outputs, task.dataset.y_test)
+        figures["agreement"] = measure.agreement(outputs, task.float_outputs)
+    sample = task.latency_sample()
+    single = measure.measure_latency(tflite, sample, 1, runs=latency_runs, progress=progress)
+    every = measure.measure_latency(tflite, sample, os.cpu_count() or 1, runs=latency_runs,
+                                    progress=progress)
+    return {**figures, "latency_ms": single.median_ms, "latency_p90_ms": single.p90_ms,
+            "latency_ms_all_cores": every.median_ms}
+
+
+@dataclass
+class SweepResult:
+    """The rows of a sweep and, per recipe that failed, its one-line error."""
+
+    rows: list[dict] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def frame(self):
+        import pandas as pd
+
+        from workbench.store import RESULT_COLUMNS
+
+        return pd.DataFrame(self.rows, columns=[*RESULT_COLUMNS, "cached"])
+
+
+def sweep(task: Task, configs: Iterable[RecipeConfig], store: ExperimentStore | None = None,
+          force: bool = False, latency_runs: int = 50, progress: bool = True) -> SweepResult:
+    """``run`` every config in turn; a failing recipe is recorded and the sweep goes on."""
+    from workbench.progress import track
+
+    store = store or ExperimentStore()
+    result = SweepResult()
+    configs = list(configs)
+    for config in track(configs, f"sweep of {task.name}", enabled=progress, unit="recipe"):
+        try:
+            result.rows.append(run(task, config, store, force, latency_runs, progress))
+        except WorkbenchError as error:
+            result.failures[config.name] = str(error)
+    return result

@@ -1,0 +1,207 @@
+"""Recipe configs: one small frozen dataclass per technique, and a registry.
+
+Each config validates its options at construction, says whether it needs
+representative data, and round-trips through ``get_config``/``from_config``
+(plain JSON-able dicts). ``make_config`` builds one from the command line's
+``key=value`` strings.
+
+Example:
+    >>> config = make_config("int8", {"inference_input_type": "float32"})
+    >>> Int8Config.from_config(config.get_config()) == config
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from workbench.errors import RecipeError
+
+DEFAULT_CALIBRATION_SAMPLES = 200
+TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+
+
+def option(default: Any, *, choices: tuple | None = None, minimum: float | None = None,
+           maximum: float | None = None, help: str = ""):
+    """A config field with the metadata that validation (and later the UI) reads."""
+    metadata = {"choices": choices, "minimum": minimum, "maximum": maximum, "help": help}
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class RecipeConfig:
+    """Base of every recipe config. Subclasses set ``name`` and declare options."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    needs_representative_data: ClassVar[bool] = False
+
+    def __post_init__(self):
+        for spec in dataclasses.fields(self):
+            _validate_option(self.name, spec, getattr(self, spec.name))
+
+    def get_config(self) -> dict[str, Any]:
+        """The options as a JSON-able dict (``from_config`` inverts it)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "RecipeConfig":
+        cls.check_option_names(config)
+        return cls(**config)
+
+    @classmethod
+    def check_option_names(cls, names) -> None:
+        """Raise ``RecipeError`` naming any of ``names`` that is not an option."""
+        known = {spec.name for spec in dataclasses.fields(cls)}
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise RecipeError(
+                f"Recipe '{cls.name}' has no option(s) {', '.join(unknown)}. "
+                f"Its options are: {', '.join(sorted(known)) or 'none'}."
+            )
+
+    def to_json(self) -> str:
+        """Canonical JSON of the recipe name and options (stable across runs)."""
+        return json.dumps({"recipe": self.name, **self.get_config()}, sort_keys=True)
+
+    @classmethod
+    def options(cls) -> list[dataclasses.Field]:
+        return list(dataclasses.fields(cls))
+
+
+def _validate_option(recipe: str, spec: dataclasses.Field, value: Any) -> None:
+    meta = spec.metadata
+    expected_type = type(spec.default)
+    if not isinstance(value, expected_type) or (expected_type is int and isinstance(value, bool)):
+        raise RecipeError(
+            f"Recipe '{recipe}': option {spec.name} must be {TYPE_WORDS[expected_type]}. "
+            f"Received: {spec.name}={value!r}."
+        )
+    if meta.get("choices") and value not in meta["choices"]:
+        raise RecipeError(
+            f"Recipe '{recipe}': option {spec.name} must be one of "
+            f"{', '.join(map(str, meta['choices']))}. Received: {spec.name}={value!r}."
+        )
+    low, high = meta.get("minimum"), meta.get("maximum")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise RecipeError(
+            f"Recipe '{recipe}': option {spec.name} must lie in [{low}, {high}]. "
+            f"Received: {spec.name}={value!r}."
+        )
+
+
+@dataclass(frozen=True)
+class Float32Config(RecipeConfig):
+    name: ClassVar[str] = "float32"
+    summary: ClassVar[str] = "No quantization: the float baseline every variant is compared to."
+
+
+@dataclass(frozen=True)
+class DynamicRangeConfig(RecipeConfig):
+    name: ClassVar[str] = "dynamic_range"
+    summary: ClassVar[str] = (
+        "int8 weights, float activations quantized on the fly; no data needed; up to 4x smaller."
+    )
+
+
+@dataclass(frozen=True)
+class Float16Config(RecipeConfig):
+    name: ClassVar[str] = "float16"
+    summary: ClassVar[str] = "float16 weights; no data needed; up to 2x smaller; GPU friendly."
+
+
+IO_INT8 = ("int8", "uint8", "float32")
+IO_INT16 = ("int16", "float32")
+
+
+@dataclass(frozen=True)
+class FullIntegerConfig(RecipeConfig):
+    """Options shared by the recipes that calibrate activation ranges on representative data."""
+
+    needs_representative_data: ClassVar[bool] = True
+
+    integer_only: bool = option(
+        True, help="refuse float fallback: fail if an op has no integer kernel"
+    )
+    calibration_samples: int = option(
+        DEFAULT_CALIBRATION_SAMPLES, minimum=1, maximum=100_000,
+        help="how many representative samples calibrate the activation ranges",
+    )
+
+
+@dataclass(frozen=True)
+class Int8Config(FullIntegerConfig):
+    name: ClassVar[str] = "int8"
+    summary: ClassVar[str] = (
+        "Full-integer int8 weights and activations, calibrated on representative data; "
+        "runs on integer-only hardware (Edge TPU, DSP, microcontrollers)."
+    )
+
+    inference_input_type: str = option("int8", choices=IO_INT8, help="dtype of the model input")
+    inference_output_type: str = option("int8", choices=IO_INT8, help="dtype of the model output")
+
+
+@dataclass(frozen=True)
+class Int16x8Config(FullIntegerConfig):
+    name: ClassVar[str] = "int16x8"
+    summary: ClassVar[str] = (
+        "int16 activations with int8 weights: more accurate than int8 when activations are "
+        "sensitive; slower reference kernels on CPU."
+    )
+
+    inference_input_type: str = option("float32", choices=IO_INT16, help="dtype of the model input")
+    inference_output_type: str = option(
+        "float32", choices=IO_INT16, help="dtype of the model output"
+    )
+
+
+RECIPES: dict[str, type[RecipeConfig]] = {
+    cls.name: cls
+    for cls in (Float32Config, DynamicRangeConfig, Float16Config, Int8Config, Int16x8Config)
+}
+PTQ_RECIPES = tuple(RECIPES)
+
+
+def get_recipe(name: str) -> type[RecipeConfig]:
+    """The config class registered as ``name``."""
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise RecipeError(
+            f"Unknown recipe '{name}'. Expected one of: {', '.join(RECIPES)}."
+        ) from None
+
+
+def make_config(name: str, overrides: dict[str, Any] | None = None) -> RecipeConfig:
+    """Build recipe ``name``'s config, parsing string values (from ``--set``) by field type."""
+    cls = get_recipe(name)
+    overrides = overrides or {}
+    cls.check_option_names(overrides)
+    types = {spec.name: type(spec.default) for spec in cls.options()}
+    return cls(**{key: _parse_value(name, key, value, types[key]) for key, value in overrides.items()})
+
+
+def config_from_json(text: str) -> RecipeConfig:
+    """Inverse of ``RecipeConfig.to_json``."""
+    data = json.loads(text)
+    return get_recipe(data.pop("recipe")).from_config(data)
+
+
+def _parse_value(recipe: str, key: str, value: Any, target: type) -> Any:
+    if not isinstance(value, str) or target is str:
+        return value
+    try:
+        if target is bool:
+            lowered = value.strip().lower()
+            if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(value)
+            return lowered in ("true", "1", "yes")
+        return target(value)
+    except ValueError:
+        raise RecipeError(
+            f"Recipe '{recipe}': option {key} must be {TYPE_WORDS[target]}. "
+            f"Received: {key}={value!r}."
+        ) from None

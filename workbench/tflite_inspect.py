@@ -1,0 +1,177 @@
+"""Read a ``.tflite`` flatbuffer: its tensors (dtype, shape, constant data) and ops.
+
+Built on the schema module that ships with LiteRT. Later analyses (sparsity,
+clustering, device estimates) read the same ``TFLiteModelInfo``.
+
+Example:
+    >>> info = inspect_tflite(tflite_bytes)                       # doctest: +SKIP
+    >>> [t.dtype for t in info.weight_tensors()]                  # doctest: +SKIP
+    ['int8', 'int8', 'int8']
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections import Counter
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+# TFLite tensor type code -> numpy dtype name (types without a numpy twin map to None).
+TENSOR_DTYPES = {
+    0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string", 6: "bool",
+    7: "int16", 8: "complex64", 9: "int8", 10: "float64", 11: "complex128", 12: "uint64",
+    13: "resource", 14: "variant", 15: "uint32", 16: "uint16", 17: "int4", 18: "bfloat16",
+}
+# Ops whose input 1 is a weight tensor (kernel); input 2 is the bias.
+WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D")
+
+
+@dataclass(frozen=True, eq=False)
+class TensorInfo:
+    """One tensor of the graph; ``data`` is its constant buffer, or None for activations."""
+
+    index: int
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    data: np.ndarray | None
+    scales: np.ndarray | None
+    zero_points: np.ndarray | None
+
+    @property
+    def is_constant(self) -> bool:
+        return self.data is not None
+
+    @cached_property
+    def zeros(self) -> int | None:
+        """Number of elements equal to zero (constants only)."""
+        return None if self.data is None else int(np.count_nonzero(self.data == 0))
+
+    @cached_property
+    def unique_values(self) -> int | None:
+        """Number of distinct values (constants only)."""
+        return None if self.data is None else int(np.unique(self.data).size)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape)) if self.shape else 1
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    """One operator: its builtin name (or custom code) and tensor indices."""
+
+    index: int
+    name: str
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TFLiteModelInfo:
+    """The main subgraph of a ``.tflite`` model."""
+
+    tensors: list[TensorInfo]
+    ops: list[OpInfo]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+
+    def op_counts(self) -> Counter:
+        return Counter(op.name for op in self.ops)
+
+    def weight_tensors(self, op_names=WEIGHTED_OPS) -> list[TensorInfo]:
+        """The kernels (input 1) of the conv / depthwise / fully connected ops."""
+        found = {}
+        for op in self.ops:
+            if op.name in op_names and len(op.inputs) > 1 and op.inputs[1] >= 0:
+                tensor = self.tensors[op.inputs[1]]
+                found.setdefault(tensor.index, self._constant_source(tensor))
+        return list(found.values())
+
+    def _constant_source(self, tensor: TensorInfo) -> TensorInfo:
+        """Follow a DEQUANTIZE (float16 / sparse weights) back to its stored constant."""
+        if tensor.is_constant:
+            return tensor
+        for op in self.ops:
+            if tensor.index in op.outputs and op.name == "DEQUANTIZE":
+                return self.tensors[op.inputs[0]]
+        return tensor
+
+    def table(self):
+        """Per-tensor rows (name, dtype, shape, constant, zeros, unique values) as a DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame([
+            {"index": t.index, "name": t.name, "dtype": t.dtype, "shape": t.shape,
+             "constant": t.is_constant, "zeros": t.zeros, "unique_values": t.unique_values}
+            for t in self.tensors
+        ])
+
+
+def inspect_tflite(model: bytes | str | os.PathLike) -> TFLiteModelInfo:
+    """Parse ``.tflite`` bytes or a file path into a ``TFLiteModelInfo``."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    buffer = Path(model).read_bytes() if isinstance(model, (str, os.PathLike)) else bytes(model)
+    root = schema.Model.GetRootAs(buffer, 0)
+    graph = root.Subgraphs(0)
+    op_names = [_op_name(root.OperatorCodes(i), schema) for i in range(root.OperatorCodesLength())]
+    tensors = [_tensor_info(graph.Tensors(i), i, root, buffer) for i in range(graph.TensorsLength())]
+    ops = []
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        ops.append(OpInfo(i, op_names[op.OpcodeIndex()], _indices(op.InputsAsNumpy()),
+                          _indices(op.OutputsAsNumpy())))
+    return TFLiteModelInfo(tensors, ops, _indices(graph.InputsAsNumpy()),
+                           _indices(graph.OutputsAsNumpy()))
+
+
+def _indices(values) -> tuple[int, ...]:
+    return tuple(int(v) for v in values) if isinstance(values, np.ndarray) else ()
+
+
+def _op_name(code, schema) -> str:
+    builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+    if builtin == schema.BuiltinOperator.CUSTOM:
+        return f"CUSTOM:{code.CustomCode().decode()}"
+    return _builtin_names().get(builtin, f"BUILTIN_{builtin}")
+
+
+@functools.cache
+def _builtin_names() -> dict[int, str]:
+    from ai_edge_litert import schema_py_generated as schema
+
+    return {value: name for name, value in vars(schema.BuiltinOperator).items()
+            if not name.startswith("_")}
+
+
+def _tensor_info(tensor, index: int, root, buffer: bytes) -> TensorInfo:
+    dtype = TENSOR_DTYPES.get(tensor.Type(), f"type{tensor.Type()}")
+    shape = tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
+    quant = tensor.Quantization()
+    scales = zero_points = None
+    if quant is not None and quant.ScaleLength():
+        scales, zero_points = quant.ScaleAsNumpy(), quant.ZeroPointAsNumpy()
+    data = _constant_data(root.Buffers(tensor.Buffer()), buffer, dtype, shape)
+    return TensorInfo(index, (tensor.Name() or b"").decode(), dtype, shape, data, scales,
+                      zero_points)
+
+
+def _constant_data(buf, model_bytes: bytes, dtype: str, shape: tuple) -> np.ndarray | None:
+    if buf is None:
+        return None
+    if buf.Offset() > 1:  # large models keep buffers after the flatbuffer
+        raw = np.frombuffer(model_bytes, np.uint8, count=buf.Size(), offset=buf.Offset())
+    elif buf.DataLength():
+        raw = buf.DataAsNumpy()
+    else:
+        return None
+    try:
+        values = raw.view(np.dtype(dtype))
+    except TypeError:  # string, resource, int4...: keep the raw bytes
+        return raw
+    return values.reshape(shape) if values.size == int(np.prod(shape)) else values
