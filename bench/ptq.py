@@ -10,6 +10,8 @@ interpreter calls it makes, measured side by side in one run. Writes bench/resul
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import tempfile
 
@@ -40,7 +42,8 @@ def bare_calls(task, configs, latency_runs: int, timings: dict) -> None:
                 converter.representative_dataset = lambda: ([s[None]] for s in samples)
                 converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
                 converter.inference_input_type = converter.inference_output_type = tf.int8
-            tflite = converter.convert()
+            with contextlib.redirect_stdout(io.StringIO()):  # as ptq.convert does
+                tflite = converter.convert()
         with stopwatch(timings, "bare_latency_s"):
             for threads in (1, os.cpu_count() or 1):
                 measure_latency(tflite, samples[0], threads, runs=latency_runs, progress=False)

@@ -37,7 +37,8 @@ def tradeoff_figure(results: pd.DataFrame, size: str = "size_bytes",
             text=rows["recipe"], textposition="top center",
             marker={"size": 12 + 28 * rows[latency] / biggest, "color": rows[latency],
                     "colorscale": "Viridis", "showscale": True,
-                    "colorbar": {"title": "latency (ms)"}, "line": {"width": 1}},
+                    "colorbar": {"title": "latency (ms)"}, "line": {"width": 1},
+                    "opacity": 0.8},
             customdata=rows[["recipe", latency, "gzip_bytes", "agreement"]].to_numpy(),
             hovertemplate=(
                 "<b>%{customdata[0]}</b><br>size %{x:.1f} KB<br>" + y_title + " %{y:.4g}<br>"

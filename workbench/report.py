@@ -31,7 +31,8 @@ def write_report(results: pd.DataFrame, path: str | os.PathLike,
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
-table.results {{ border-collapse: collapse; font-size: 0.9rem; }}
+.table-wrap {{ overflow-x: auto; }}
+table.results {{ border-collapse: collapse; font-size: 0.85rem; }}
 table.results th, table.results td {{ padding: 0.3rem 0.7rem; border-bottom: 1px solid #ddd;
   text-align: right; }}
 table.results th {{ background: #f3f3f3; }}
@@ -43,7 +44,7 @@ host, 1 thread unless stated). Accuracy is measured in LiteRT on the test split;
 model has no dataset (zoo models with random weights).</p>
 {chart}
 <h2>Results</h2>
-{table}
+<div class="table-wrap">{table}</div>
 </body></html>
 """
     path.write_text(page, encoding="utf-8")
