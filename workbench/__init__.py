@@ -11,7 +11,7 @@ Example:
     >>> result.frame()[["recipe", "size_bytes", "accuracy"]]          # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _EXPORTS = {
     "load_model": "workbench.loading",

@@ -30,7 +30,7 @@ from workbench import __version__
 from workbench.data import Dataset, check_fits_model, generated_inputs, load_digits_task, load_npz
 from workbench.errors import DataError, ModelLoadError, WorkbenchError
 from workbench.fingerprint import model_fingerprint
-from workbench.recipes import FullIntegerConfig, RecipeConfig
+from workbench.recipes import FullIntegerConfig, RecipeConfig, TrainingRecipeConfig, make_config
 from workbench.store import ExperimentStore
 
 GENERATED_DATA = "generated"
@@ -141,6 +141,7 @@ def run(task: Task, config: RecipeConfig, store: ExperimentStore | None = None,
         "run_id": uuid.uuid4().hex[:12], "model": task.name, "recipe": config.name,
         "config": json.dumps(config.get_config(), sort_keys=True),
         **_measure(task, tflite, latency_runs, progress),
+        **_weight_statistics(tflite, per_channel=getattr(config, "per_channel", False)),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         "cache_key": key, "model_hash": task.model_hash,
         "dataset": task.dataset.name if task.dataset else GENERATED_DATA,
@@ -150,12 +151,19 @@ def run(task: Task, config: RecipeConfig, store: ExperimentStore | None = None,
 
 
 def _convert(task: Task, config: RecipeConfig, progress: bool) -> bytes:
+    """The ``.tflite`` of a PTQ recipe, or of a training recipe's model with its export recipe."""
     from workbench.ptq import convert
 
+    model = task.model
+    if isinstance(config, TrainingRecipeConfig):
+        from workbench.transforms import apply_transform
+
+        model = apply_transform(task, config, progress=progress)
+        config = make_config(config.export)
     representative = None
     if isinstance(config, FullIntegerConfig):
         representative = task.representative_data(config.calibration_samples)
-    return convert(task.model, config, representative, progress=progress)
+    return convert(model, config, representative, progress=progress)
 
 
 def _measure(task: Task, tflite: bytes, latency_runs: int, progress: bool) -> dict:
@@ -174,6 +182,14 @@ def _measure(task: Task, tflite: bytes, latency_runs: int, progress: bool) -> di
                                     progress=progress)
     return {**figures, "latency_ms": single.median_ms, "latency_p90_ms": single.p90_ms,
             "latency_ms_all_cores": every.median_ms}
+
+
+def _weight_statistics(tflite: bytes, per_channel: bool) -> dict:
+    from workbench.tflite_inspect import inspect_tflite
+
+    info = inspect_tflite(tflite)
+    return {"weight_sparsity": info.weight_sparsity(),
+            "max_unique_weights": info.max_unique_weights(per_channel)}
 
 
 @dataclass

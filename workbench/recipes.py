@@ -75,7 +75,8 @@ class RecipeConfig:
 def _validate_option(recipe: str, spec: dataclasses.Field, value: Any) -> None:
     meta = spec.metadata
     expected_type = type(spec.default)
-    if not isinstance(value, expected_type) or (expected_type is int and isinstance(value, bool)):
+    accepted = (int, float) if expected_type is float else expected_type
+    if not isinstance(value, accepted) or (expected_type is not bool and isinstance(value, bool)):
         raise RecipeError(
             f"Recipe '{recipe}': option {spec.name} must be {TYPE_WORDS[expected_type]}. "
             f"Received: {spec.name}={value!r}."
@@ -158,11 +159,84 @@ class Int16x8Config(FullIntegerConfig):
     )
 
 
+PTQ_CONFIGS = (Float32Config, DynamicRangeConfig, Float16Config, Int8Config, Int16x8Config)
+PTQ_RECIPES = tuple(cls.name for cls in PTQ_CONFIGS)
+
+
+@dataclass(frozen=True)
+class TrainingRecipeConfig(RecipeConfig):
+    """A transform that fine-tunes on the task's training split, then exports with a PTQ recipe.
+
+    ``epochs=0`` applies the transform in one shot, without fine-tuning (the only choice for
+    models without training data, such as the zoo's).
+    """
+
+    epochs: int = option(10, minimum=0, maximum=1000, help="fine-tuning epochs (0: one shot)")
+    learning_rate: float = option(5e-4, minimum=1e-7, maximum=1.0, help="Adam learning rate")
+    export: str = option("float32", choices=PTQ_RECIPES, help="post-training recipe to export with")
+
+
+SCHEDULES = ("polynomial", "constant")
+CLUSTER_INITS = ("kmeans++", "linear", "density", "random")
+
+
+@dataclass(frozen=True)
+class PruneConfig(TrainingRecipeConfig):
+    name: ClassVar[str] = "prune"
+    summary: ClassVar[str] = (
+        "Magnitude pruning during fine-tuning: the smallest weights become zeros; same file "
+        "size, far smaller compressed; sparse kernels can turn it into speed."
+    )
+
+    sparsity: float = option(0.8, minimum=0.0, maximum=0.999, help="share of weights set to zero")
+    schedule: str = option("polynomial", choices=SCHEDULES,
+                           help="polynomial: ramp up over the first 40% of steps; constant: at once")
+
+
+@dataclass(frozen=True)
+class Prune2x4Config(TrainingRecipeConfig):
+    name: ClassVar[str] = "prune_2x4"
+    summary: ClassVar[str] = (
+        "Structured 2:4 pruning: two of every four consecutive input-channel weights are zero, "
+        "the pattern sparse accelerators run fast."
+    )
+
+
+@dataclass(frozen=True)
+class ClusterConfig(TrainingRecipeConfig):
+    name: ClassVar[str] = "cluster"
+    summary: ClassVar[str] = (
+        "Weight clustering: each kernel keeps only a few shared values (k-means centroids), "
+        "fine-tuned; compresses far better."
+    )
+
+    epochs: int = option(3, minimum=0, maximum=1000, help="fine-tuning epochs (0: one shot)")
+    learning_rate: float = option(1e-4, minimum=1e-7, maximum=1.0, help="Adam learning rate")
+    clusters: int = option(16, minimum=2, maximum=65536, help="shared values per kernel")
+    init: str = option("kmeans++", choices=CLUSTER_INITS,
+                       help="how the centroids start")
+    per_channel: bool = option(False, help="separate centroids for each output channel")
+
+
+@dataclass(frozen=True)
+class PruneClusterConfig(ClusterConfig):
+    name: ClassVar[str] = "prune_cluster"
+    summary: ClassVar[str] = (
+        "Prune, then cluster while keeping every zero (sparsity-preserving clustering): "
+        "the gains of both."
+    )
+
+    sparsity: float = option(0.8, minimum=0.0, maximum=0.999, help="share of weights set to zero")
+    schedule: str = option("polynomial", choices=SCHEDULES, help="pruning schedule")
+    prune_epochs: int = option(10, minimum=0, maximum=1000, help="pruning fine-tuning epochs")
+    prune_learning_rate: float = option(5e-4, minimum=1e-7, maximum=1.0,
+                                        help="Adam learning rate while pruning")
+
+
 RECIPES: dict[str, type[RecipeConfig]] = {
     cls.name: cls
-    for cls in (Float32Config, DynamicRangeConfig, Float16Config, Int8Config, Int16x8Config)
+    for cls in (*PTQ_CONFIGS, PruneConfig, Prune2x4Config, ClusterConfig, PruneClusterConfig)
 }
-PTQ_RECIPES = tuple(RECIPES)
 
 
 def get_recipe(name: str) -> type[RecipeConfig]:

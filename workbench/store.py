@@ -35,6 +35,8 @@ RESULT_COLUMNS = {
     "latency_p90_ms": "REAL",
     "latency_ms_all_cores": "REAL",
     "created_at": "TEXT",
+    "weight_sparsity": "REAL",
+    "max_unique_weights": "INTEGER",
 }
 # Bookkeeping columns: what the cache key is made of.
 KEY_COLUMNS = {

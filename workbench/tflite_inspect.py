@@ -83,14 +83,30 @@ class TFLiteModelInfo:
     def op_counts(self) -> Counter:
         return Counter(op.name for op in self.ops)
 
-    def weight_tensors(self, op_names=WEIGHTED_OPS) -> list[TensorInfo]:
-        """The kernels (input 1) of the conv / depthwise / fully connected ops."""
+    def kernels(self, op_names=WEIGHTED_OPS) -> list[tuple[str, TensorInfo]]:
+        """``(op name, kernel)`` for the weight input of each conv / depthwise / FC op, once each."""
         found = {}
         for op in self.ops:
             if op.name in op_names and len(op.inputs) > 1 and op.inputs[1] >= 0:
-                tensor = self.tensors[op.inputs[1]]
-                found.setdefault(tensor.index, self._constant_source(tensor))
+                tensor = self._constant_source(self.tensors[op.inputs[1]])
+                found.setdefault(tensor.index, (op.name, tensor))
         return list(found.values())
+
+    def weight_tensors(self, op_names=WEIGHTED_OPS) -> list[TensorInfo]:
+        """The kernels (input 1) of the conv / depthwise / fully connected ops."""
+        return [tensor for _, tensor in self.kernels(op_names)]
+
+    def weight_sparsity(self) -> float | None:
+        """Zeros / elements over all conv, depthwise and fully-connected kernels."""
+        kernels = [t for t in self.weight_tensors() if t.is_constant]
+        elements = sum(t.data.size for t in kernels)
+        return sum(t.zeros for t in kernels) / elements if elements else None
+
+    def max_unique_weights(self, per_channel: bool = False) -> int | None:
+        """The largest count of distinct values in any kernel (or in any output channel)."""
+        counts = [_unique_per_channel(op, t) if per_channel else t.unique_values
+                  for op, t in self.kernels() if t.is_constant]
+        return max(counts) if counts else None
 
     def _constant_source(self, tensor: TensorInfo) -> TensorInfo:
         """Follow a DEQUANTIZE (float16 / sparse weights) back to its stored constant."""
@@ -110,6 +126,14 @@ class TFLiteModelInfo:
              "constant": t.is_constant, "zeros": t.zeros, "unique_values": t.unique_values}
             for t in self.tensors
         ])
+
+
+def _unique_per_channel(op_name: str, tensor: TensorInfo) -> int:
+    """Distinct values per output channel: axis 0 of conv / FC kernels, last of depthwise."""
+    axis = -1 if op_name == "DEPTHWISE_CONV_2D" else 0
+    rows = np.moveaxis(tensor.data.reshape(tensor.shape), axis, 0).reshape(tensor.shape[axis], -1)
+    ordered = np.sort(rows, axis=1)
+    return int((np.diff(ordered, axis=1) != 0).sum(axis=1).max() + 1)
 
 
 def inspect_tflite(model: bytes | str | os.PathLike) -> TFLiteModelInfo:

@@ -1,0 +1,162 @@
+"""Weight clustering for Keras 3: ``cluster_weights`` / ``strip_clustering``.
+
+Each selected kernel is replaced by ``number_of_clusters`` shared values (per
+output channel with ``per_channel=True``). During fine-tuning the optimizer
+projects every cluster back onto one value (the mean of its members) after
+each update: the centroids train, the assignments stay fixed. With
+``preserve_sparsity=True`` the zeros of a pruned model form their own cluster
+pinned at exactly zero (sparsity-preserving clustering).
+
+Example:
+    >>> clustered = cluster_weights(model, 16, init="kmeans++")          # doctest: +SKIP
+    >>> clustered.compile(...); clustered.fit(x, y, epochs=2)            # doctest: +SKIP
+    >>> final = strip_clustering(clustered)                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from workbench.clustering.kmeans import INITS, kmeans_1d
+from workbench.constraints import install_projection
+from workbench.errors import WorkbenchError
+from workbench.layer_selection import (
+    LayerSpec, TransformReport, WeightRef, clone_with_weights, select_weights,
+)
+
+STATE_ATTRIBUTE = "_workbench_clustering"
+
+
+@dataclass(frozen=True, eq=False)
+class ClusterAssignment:
+    """Fixed cluster ids per weight (flattened), and which weights are pinned at zero."""
+
+    ids: np.ndarray          # int32, one per weight
+    segments: int            # number of distinct ids
+    keep: np.ndarray | None  # 1/0 per weight when sparsity is preserved
+
+    def project(self, values: np.ndarray) -> np.ndarray:
+        """numpy: every weight replaced by the mean of its cluster (zeros kept)."""
+        flat = values.ravel().astype("float64")
+        means = np.bincount(self.ids, flat, self.segments) / np.maximum(
+            np.bincount(self.ids, minlength=self.segments), 1)
+        out = means[self.ids]
+        if self.keep is not None:
+            out = out * self.keep
+        return out.reshape(values.shape).astype(values.dtype)
+
+    def keras_projection(self):
+        """The same projection in keras.ops, run by the optimizer in the train step."""
+        ids = keras.ops.convert_to_tensor(self.ids, dtype="int32")
+        counts = np.maximum(np.bincount(self.ids, minlength=self.segments), 1).astype("float32")
+        keep = None if self.keep is None else self.keep.astype("float32")
+
+        def project(weights):
+            flat = keras.ops.reshape(weights, (-1,))
+            sums = keras.ops.segment_sum(flat, ids, num_segments=self.segments)
+            out = keras.ops.take(sums / keras.ops.cast(counts, sums.dtype), ids)
+            if keep is not None:
+                out = out * keras.ops.cast(keep, out.dtype)
+            return keras.ops.reshape(out, keras.ops.shape(weights))
+
+        return project
+
+
+def channel_view(ref: WeightRef, values: np.ndarray) -> np.ndarray:
+    """(rows, channels) view whose columns are the output channels of the kernel."""
+    if isinstance(ref.layer, (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)) or \
+            ref.attribute == "depthwise_kernel":
+        return values.reshape(-1, values.shape[-2] * values.shape[-1])
+    return values.reshape(-1, values.shape[-1])
+
+
+def assign_clusters(values: np.ndarray, k: int, init: str, preserve_sparsity: bool,
+                    columns: int | None = None) -> ClusterAssignment:
+    """k-means on ``values`` (per column of a (rows, columns) view when ``columns`` is set)."""
+    table = values.reshape(-1, columns) if columns else values.reshape(-1, 1)
+    keep = (table != 0) if preserve_sparsity else np.ones(table.shape, bool)
+    pinned_zero = preserve_sparsity and not keep.all()
+    clusters = k - 1 if pinned_zero else k  # the zero cluster counts among the k
+    ids = np.zeros(table.shape, "int64")
+    for column in range(table.shape[1]):
+        live = keep[:, column]
+        if live.any():
+            _, labels = kmeans_1d(table[live, column], clusters, init, seed=column)
+            ids[live, column] = labels + column * clusters
+    segments = clusters * table.shape[1]
+    if pinned_zero:
+        ids[~keep] = segments
+        segments += 1
+    return ClusterAssignment(ids.ravel().astype("int32"), segments,
+                             keep.reshape(-1).astype("float32") if pinned_zero else None)
+
+
+def _check_arguments(number_of_clusters, init) -> None:
+    if isinstance(number_of_clusters, bool) or not isinstance(number_of_clusters, int) \
+            or number_of_clusters < 2:
+        raise WorkbenchError(
+            f"number_of_clusters must be a whole number of at least 2. "
+            f"Received: number_of_clusters={number_of_clusters!r}."
+        )
+    if init not in INITS:
+        raise WorkbenchError(f"init must be one of {', '.join(INITS)}. Received: init={init!r}.")
+
+
+def cluster_weights(model, number_of_clusters: int, init: str = "kmeans++",
+                    per_channel: bool = False, preserve_sparsity: bool = False,
+                    layers: LayerSpec = None):
+    """A copy of ``model`` whose selected kernels hold at most ``number_of_clusters`` values.
+
+    ``model`` is left untouched; the copy's ``clustering_report(copy)`` says which weights were
+    clustered and which were skipped and why.
+    """
+    _check_arguments(number_of_clusters, init)
+    select_weights(model, layers)  # validates the filter before any copy
+    clustered = clone_with_weights(model)
+    report = TransformReport(f"clustering ({number_of_clusters} clusters"
+                             f"{', per channel' if per_channel else ''})")
+    assignments = []
+    for ref in select_weights(clustered, layers):
+        values = np.asarray(ref.variable.numpy())
+        view = channel_view(ref, values)
+        rows = view.shape[0] if per_channel else view.size
+        if rows < number_of_clusters:
+            report.skipped[ref.path] = (f"it has {rows} weights{' per channel' if per_channel else ''}"
+                                        f", fewer than number_of_clusters={number_of_clusters}")
+            continue
+        assignment = assign_clusters(view, number_of_clusters, init, preserve_sparsity,
+                                     columns=view.shape[1] if per_channel else None)
+        ref.variable.assign(assignment.project(values))
+        install_projection(ref.variable, assignment.keras_projection())
+        assignments.append((ref, assignment))
+        report.applied.append(ref.path)
+    if not assignments:
+        raise WorkbenchError(
+            f"Nothing to cluster: number_of_clusters={number_of_clusters} is more than the "
+            f"weights of every selected layer.\n{report.summary()}"
+        )
+    setattr(clustered, STATE_ATTRIBUTE, (assignments, report))
+    report.warn_if_skipped()
+    return clustered
+
+
+def clustering_report(model) -> TransformReport:
+    state = getattr(model, STATE_ATTRIBUTE, None)
+    if state is None:
+        raise WorkbenchError(f"Model '{model.name}' was not made by cluster_weights(...).")
+    return state[1]
+
+
+def strip_clustering(model):
+    """A plain Keras model whose clustered kernels hold exactly their shared values."""
+    state = getattr(model, STATE_ATTRIBUTE, None)
+    plain = clone_with_weights(model)
+    if state is not None:
+        projections = {id(ref.variable): assignment for ref, assignment in state[0]}
+        for source, target in zip(model.weights, plain.weights):
+            if id(source) in projections:
+                target.assign(projections[id(source)].project(np.asarray(source.numpy())))
+    return plain
