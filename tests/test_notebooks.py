@@ -18,4 +18,5 @@ def test_notebook_runs_top_to_bottom(path: Path, fresh_workspace, monkeypatch):
     # execute() raises CellExecutionError, naming the cell, if any cell fails
     NotebookClient(notebook, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
-    assert len(list((fresh_workspace / "artifacts").glob("*.tflite"))) >= 5
+    # every notebook measures at least three variants into the workspace it was given
+    assert len(list((fresh_workspace / "artifacts").glob("*.tflite"))) >= 3

@@ -70,7 +70,11 @@ def _prune(task, model, sparsity, schedule_kind, m_by_n, epochs, learning_rate, 
 def _cluster(task, model, config: ClusterConfig, preserve_sparsity: bool, progress: bool):
     from workbench.clustering import cluster_weights, strip_clustering
     from workbench.finetune import fine_tune
+    from workbench.folding import fold_batch_norms
 
+    # Fold first: the converter would fold BatchNormalization into the kernels anyway and so
+    # multiply each output channel by its own factor, multiplying the number of unique values.
+    model, _ = fold_batch_norms(model)
     clustered = cluster_weights(model, config.clusters, init=config.init,
                                 per_channel=config.per_channel,
                                 preserve_sparsity=preserve_sparsity)
