@@ -25,6 +25,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python -m bench.ptq
+	$(BIN)/python -m bench.compare_tfmot
 
 clean:
 	rm -rf $(OUT) .workbench .pytest_cache

@@ -43,3 +43,55 @@ def write_results(name: str, payload: dict) -> Path:
                            "system": platform.system()}, **payload}
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+def epoch_seconds(keras_module):
+    """A callback (for Keras 3 or tf_keras) whose ``seconds`` lists each epoch's wall time."""
+
+    class EpochSeconds(keras_module.callbacks.Callback):
+        seconds: list
+
+        def on_train_begin(self, logs=None):
+            self.seconds = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._start)
+
+    return EpochSeconds()
+
+
+def gzip_size(data: bytes) -> int:
+    import gzip
+
+    return len(gzip.compress(bytes(data), compresslevel=9, mtime=0))
+
+
+def kernel_stats(kernels) -> dict:
+    """Sparsity over all kernels and the most unique values in any one of them."""
+    import numpy as np
+
+    elements = sum(k.size for k in kernels)
+    zeros = sum(int(np.sum(k == 0)) for k in kernels)
+    return {"sparsity": zeros / elements, "max_unique": max(int(np.unique(k).size) for k in kernels)}
+
+
+TIMING_ROUNDS = 3
+
+
+def alternating_epoch_times(fit_plain, fit_pruned, rounds: int = TIMING_ROUNDS):
+    """Epoch times of plain and pruned training, fitted in turn ``rounds`` times so that both
+    meet the same machine load; each fit's first epoch (tracing, warm-up) is left out."""
+    plain, pruned = [], []
+    for _ in range(rounds):
+        plain += fit_plain()[1:]
+        pruned += fit_pruned()[1:]
+    return plain, pruned
+
+
+def median_ratio(numerator: list, denominator: list) -> float:
+    import statistics
+
+    return statistics.median(numerator) / statistics.median(denominator)

@@ -3,6 +3,7 @@
 Examples:
     python -m workbench run --model default --recipe int8 --set inference_input_type=float32 --out out
     python -m workbench sweep --model mobilenet_v1:128 --recipes float32,int8 --out out
+    python -m workbench run --recipe prune --set sparsity=0.8 export=int8 --out out
 
 Both write ``DIR/results.csv``, the ``.tflite`` files and ``DIR/report.html``.
 Bad input ends with a one-line error and a non-zero exit code (``--debug``
@@ -27,7 +28,7 @@ EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from workbench.recipes import PTQ_RECIPES
+    from workbench.recipes import PTQ_RECIPES, RECIPES
 
     parser = argparse.ArgumentParser(
         prog="python -m workbench",
@@ -35,12 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run one recipe on a model")
-    run.add_argument("--recipe", required=True, help=f"one of: {', '.join(PTQ_RECIPES)}")
+    run.add_argument("--recipe", required=True, help=f"one of: {', '.join(RECIPES)}")
     run.add_argument("--set", dest="settings", nargs="*", default=[], metavar="KEY=VALUE",
                      help="recipe options, e.g. inference_input_type=float32 integer_only=false")
     sweep = commands.add_parser("sweep", help="run several recipes on a model")
     sweep.add_argument("--recipes", default=",".join(PTQ_RECIPES),
-                       help=f"comma-separated recipes (default: {','.join(PTQ_RECIPES)})")
+                       help=f"comma-separated recipes, each with its default options "
+                            f"(default: the post-training ones, {','.join(PTQ_RECIPES)})")
     for sub in (run, sweep):
         sub.add_argument("--model", default="default",
                          help="'default', a zoo name (e.g. mobilenet_v1:128) or a model file")

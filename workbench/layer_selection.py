@@ -143,12 +143,27 @@ class TransformReport:
             warnings.warn(self.summary(), stacklevel=3)
 
 
+def _clone_layer_cheaply(layer):
+    """Clone from config with zero initializers (the weights are overwritten right after,
+    and drawing random values for millions of weights is the slow part of cloning), then give
+    the copy the original initializers back so its config is the original's."""
+    import keras
+
+    config = layer.get_config()
+    initializers = {key: value for key, value in config.items() if key.endswith("_initializer")}
+    clone = type(layer).from_config({**config, **{key: "zeros" for key in initializers}})
+    for key, value in initializers.items():
+        if hasattr(clone, key):
+            setattr(clone, key, keras.initializers.get(value))
+    return clone
+
+
 def clone_with_weights(model):
     """A fresh copy of a functional or Sequential model (nested ones too) with its weights."""
     import keras
 
     try:
-        clone = keras.models.clone_model(model)
+        clone = keras.models.clone_model(model, clone_function=_clone_layer_cheaply)
     except Exception as error:  # subclassed models cannot be cloned from their config
         raise WorkbenchError(
             f"Model '{model.name}' ({type(model).__name__}) cannot be copied from its config "

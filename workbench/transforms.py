@@ -45,22 +45,26 @@ def _training_epochs(config) -> int:
     return config.epochs + getattr(config, "prune_epochs", 0)
 
 
+def recipe_schedule(total_steps: int, sparsity: float, kind: str = "polynomial"):
+    """The schedule the pruning recipes use over ``total_steps`` of fine-tuning: masks updated
+    about 50 times; polynomial ramps to ``sparsity`` over the first ``RAMP_SHARE`` of the steps."""
+    from workbench.pruning import ConstantSparsity, PolynomialDecay
+
+    frequency = max(1, total_steps // 50)
+    if kind == "polynomial":
+        return PolynomialDecay(0.0, sparsity, begin_step=0,
+                               end_step=max(1, int(total_steps * RAMP_SHARE)), frequency=frequency)
+    return ConstantSparsity(sparsity, begin_step=0, frequency=frequency)
+
+
 def _prune(task, model, sparsity, schedule_kind, m_by_n, epochs, learning_rate, progress):
     from workbench.finetune import fine_tune, steps_per_epoch
-    from workbench.pruning import (
-        ConstantSparsity, PolynomialDecay, UpdatePruningStep, prune_low_magnitude, prune_once,
-        strip_pruning,
-    )
+    from workbench.pruning import UpdatePruningStep, prune_low_magnitude, prune_once, strip_pruning
 
     if epochs == 0:
         return prune_once(model, sparsity, sparsity_m_by_n=m_by_n)
-    total = steps_per_epoch(task.dataset) * epochs
-    frequency = max(1, total // 50)
-    if schedule_kind == "polynomial" and m_by_n is None:
-        schedule = PolynomialDecay(0.0, sparsity, begin_step=0,
-                                   end_step=max(1, int(total * RAMP_SHARE)), frequency=frequency)
-    else:
-        schedule = ConstantSparsity(sparsity, begin_step=0, frequency=frequency)
+    kind = schedule_kind if m_by_n is None else "constant"
+    schedule = recipe_schedule(steps_per_epoch(task.dataset) * epochs, sparsity, kind)
     pruned = prune_low_magnitude(model, schedule, sparsity_m_by_n=m_by_n)
     fine_tune(pruned, task.dataset, epochs, learning_rate, [UpdatePruningStep()], progress,
               "fine-tuning while pruning")

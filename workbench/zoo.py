@@ -87,10 +87,16 @@ def build_zoo_model(name: str):
         ) from None
 
 
-def build_default_model():
-    """The untrained digits CNN (86k parameters, 8x8x1 input, 10 logits)."""
-    import keras
-    from keras import layers
+def build_default_model(keras_module=None):
+    """The untrained digits CNN (86k parameters, 8x8x1 input, 10 logits).
+
+    ``keras_module`` defaults to Keras 3; the tfmot comparison passes ``tf_keras`` so that both
+    frameworks train the very same architecture.
+    """
+    if keras_module is None:
+        import keras as keras_module
+    keras = keras_module
+    layers = keras_module.layers
 
     inputs = keras.Input((8, 8, 1), name="image")
     x = layers.Conv2D(32, 3, padding="same", use_bias=False, name="stem_conv")(inputs)

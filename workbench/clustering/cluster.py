@@ -74,24 +74,30 @@ def channel_view(ref: WeightRef, values: np.ndarray) -> np.ndarray:
 
 
 def assign_clusters(values: np.ndarray, k: int, init: str, preserve_sparsity: bool,
-                    columns: int | None = None) -> ClusterAssignment:
-    """k-means on ``values`` (per column of a (rows, columns) view when ``columns`` is set)."""
-    table = values.reshape(-1, columns) if columns else values.reshape(-1, 1)
-    keep = (table != 0) if preserve_sparsity else np.ones(table.shape, bool)
-    pinned_zero = preserve_sparsity and not keep.all()
+                    columns: int | None = None) -> tuple[ClusterAssignment, np.ndarray]:
+    """k-means on ``values`` (per column of a (rows, columns) view when ``columns`` is set).
+
+    Returns the assignment and the clustered values (each weight set to its centroid).
+    """
+    table = values.reshape(-1, columns or 1)
+    keep = table != 0 if preserve_sparsity else None
+    pinned_zero = keep is not None and not keep.all()
     clusters = k - 1 if pinned_zero else k  # the zero cluster counts among the k
-    ids = np.zeros(table.shape, "int64")
+    if columns is None and not pinned_zero:  # the common case: one k-means over the tensor
+        centroids, labels = kmeans_1d(values, clusters, init)
+        clustered = centroids[labels].reshape(values.shape).astype(values.dtype)
+        return ClusterAssignment(labels.astype("int32"), k, None), clustered
+    ids = np.full(table.shape, clusters * table.shape[1], "int32")  # the zero cluster's id
+    clustered = np.zeros(table.shape, values.dtype)
     for column in range(table.shape[1]):
-        live = keep[:, column]
-        if live.any():
-            _, labels = kmeans_1d(table[live, column], clusters, init, seed=column)
+        live = keep[:, column] if pinned_zero else slice(None)
+        if table[live, column].size:
+            centroids, labels = kmeans_1d(table[live, column], clusters, init, seed=column)
             ids[live, column] = labels + column * clusters
-    segments = clusters * table.shape[1]
-    if pinned_zero:
-        ids[~keep] = segments
-        segments += 1
-    return ClusterAssignment(ids.ravel().astype("int32"), segments,
-                             keep.reshape(-1).astype("float32") if pinned_zero else None)
+            clustered[live, column] = centroids[labels]
+    segments = clusters * table.shape[1] + (1 if pinned_zero else 0)
+    keep_flat = keep.reshape(-1).astype("float32") if pinned_zero else None
+    return ClusterAssignment(ids.ravel(), segments, keep_flat), clustered.reshape(values.shape)
 
 
 def _check_arguments(number_of_clusters, init) -> None:
@@ -127,9 +133,10 @@ def cluster_weights(model, number_of_clusters: int, init: str = "kmeans++",
             report.skipped[ref.path] = (f"it has {rows} weights{' per channel' if per_channel else ''}"
                                         f", fewer than number_of_clusters={number_of_clusters}")
             continue
-        assignment = assign_clusters(view, number_of_clusters, init, preserve_sparsity,
-                                     columns=view.shape[1] if per_channel else None)
-        ref.variable.assign(assignment.project(values))
+        assignment, clustered_values = assign_clusters(
+            view, number_of_clusters, init, preserve_sparsity,
+            columns=view.shape[1] if per_channel else None)
+        ref.variable.assign(clustered_values.reshape(values.shape))
         install_projection(ref.variable, assignment.keras_projection())
         assignments.append((ref, assignment))
         report.applied.append(ref.path)

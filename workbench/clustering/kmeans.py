@@ -1,5 +1,9 @@
-"""Vectorized 1-D k-means for weight clustering: sort once, then each Lloyd step is
-``searchsorted`` on the cluster boundaries plus prefix sums, O(k log n) per iteration.
+"""Vectorized 1-D k-means for weight clustering, on a fine histogram of the weights.
+
+The weights are binned once into 16384 bins over their range (one ``bincount``
+pass); Lloyd's iterations then run on the bin means with prefix sums, so each
+step costs O(bins), whatever the tensor size. Each weight takes the
+label of its bin's nearest centroid.
 
 Example:
     >>> import numpy as np
@@ -14,62 +18,82 @@ import numpy as np
 
 from workbench.errors import WorkbenchError
 from workbench.recipes import CLUSTER_INITS as INITS
-KMEANS_PLUS_PLUS_SAMPLE = 100_000  # D^2 seeding runs on at most this many values
+
+MAX_BINS = 1 << 14
 
 
-def initial_centroids(sorted_values: np.ndarray, k: int, init: str,
+def weighted_histogram(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(bin centres, bin counts, bin of each value)`` over the occupied bins, in order."""
+    low, high = float(flat.min()), float(flat.max())
+    if high == low:
+        return np.array([low]), np.array([float(flat.size)]), np.zeros(flat.size, np.int32)
+    bins = min(MAX_BINS, 4 * flat.size)
+    width = (high - low) / bins
+    index = np.minimum((flat - low) * (1.0 / width), bins - 1).astype(np.int32)
+    counts = np.bincount(index, minlength=bins).astype("float64")
+    occupied = counts > 0
+    centres = low + (np.flatnonzero(occupied) + 0.5) * width
+    renumber = np.cumsum(occupied, dtype=np.int32) - 1
+    return centres, counts[occupied], renumber[index]
+
+
+def initial_centroids(points: np.ndarray, mass: np.ndarray, k: int, init: str,
                       rng: np.random.Generator) -> np.ndarray:
-    """``k`` starting centroids from sorted values, by method ``init`` (see ``INITS``)."""
-    low, high = float(sorted_values[0]), float(sorted_values[-1])
+    """``k`` starting centroids for weighted sorted ``points``, by method ``init``."""
     if init == "linear":
-        return np.linspace(low, high, k)
-    if init == "density":  # equal-mass bins of the cumulative distribution
-        return np.quantile(sorted_values, (np.arange(k) + 0.5) / k)
+        return np.linspace(points[0], points[-1], k)
+    if init == "density":  # equal-mass slices of the cumulative distribution
+        cumulative = np.cumsum(mass) / mass.sum()
+        return points[np.searchsorted(cumulative, (np.arange(k) + 0.5) / k).clip(0, points.size - 1)]
     if init == "random":
-        return np.sort(rng.uniform(low, high, k))
+        return np.sort(rng.uniform(points[0], points[-1], k))
     if init == "kmeans++":
-        return _kmeans_plus_plus(sorted_values, k, rng)
+        return _kmeans_plus_plus(points, mass, k, rng)
     raise WorkbenchError(f"init must be one of {', '.join(INITS)}. Received: init={init!r}.")
 
 
-def _kmeans_plus_plus(sorted_values: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    values = sorted_values
-    if values.size > KMEANS_PLUS_PLUS_SAMPLE:
-        values = rng.choice(values, KMEANS_PLUS_PLUS_SAMPLE, replace=False)
-    centroids = [float(values[rng.integers(values.size)])]
-    distance = (values - centroids[0]) ** 2
+def _kmeans_plus_plus(points: np.ndarray, mass: np.ndarray, k: int,
+                      rng: np.random.Generator) -> np.ndarray:
+    """D^2 seeding: each next centroid drawn with probability mass x squared distance."""
+    centroids = [float(points[np.searchsorted(np.cumsum(mass), rng.uniform(0, mass.sum()))
+                              .clip(0, points.size - 1)])]
+    distance = (points - centroids[0]) ** 2
     for _ in range(1, k):
-        total = distance.sum()
-        if total <= 0:  # fewer distinct values than clusters
+        weight = np.cumsum(mass * distance)
+        if weight[-1] <= 0:  # fewer distinct values than clusters
             centroids.append(centroids[-1])
             continue
-        chosen = float(values[np.searchsorted(np.cumsum(distance), rng.uniform(0, total))
-                              .clip(0, values.size - 1)])
+        chosen = float(points[np.searchsorted(weight, rng.uniform(0, weight[-1]))
+                              .clip(0, points.size - 1)])
         centroids.append(chosen)
-        distance = np.minimum(distance, (values - chosen) ** 2)
+        distance = np.minimum(distance, (points - chosen) ** 2)
     return np.sort(np.array(centroids))
 
 
 def kmeans_1d(values: np.ndarray, k: int, init: str = "kmeans++", seed: int = 0,
-              max_iterations: int = 100, tolerance: float = 1e-7) -> tuple[np.ndarray, np.ndarray]:
-    """Cluster ``values`` into ``k`` groups; returns ``(sorted centroids, label per value)``."""
-    flat = np.asarray(values, dtype="float64").ravel()
-    ordered = np.sort(flat)
-    prefix = np.concatenate([[0.0], np.cumsum(ordered)])
-    centroids = initial_centroids(ordered, k, init, np.random.default_rng(seed))
+              max_iterations: int = 100, tolerance: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster ``values`` into ``k`` groups; returns ``(sorted centroids, label per value)``.
+
+    A value's label is its histogram bin's nearest centroid (bins are 1/16384 of the range).
+    """
+    flat = np.asarray(values).ravel()
+    points, mass, bin_of_value = weighted_histogram(flat)
+    centroids = initial_centroids(points, mass, k, init, np.random.default_rng(seed))
+    mass_prefix = np.concatenate([[0.0], np.cumsum(mass)])
+    sum_prefix = np.concatenate([[0.0], np.cumsum(mass * points)])
+    scale = max(1.0, abs(points[0]), abs(points[-1]))
     for _ in range(max_iterations):
-        bounds = np.concatenate([[0], np.searchsorted(ordered, _midpoints(centroids)),
-                                 [ordered.size]])
-        counts = np.diff(bounds)
-        sums = prefix[bounds[1:]] - prefix[bounds[:-1]]
-        updated = np.where(counts > 0, sums / np.maximum(counts, 1), centroids)
-        updated.sort()
+        bounds = np.concatenate([[0], np.searchsorted(points, _midpoints(centroids)),
+                                 [points.size]])
+        members = mass_prefix[bounds[1:]] - mass_prefix[bounds[:-1]]
+        totals = sum_prefix[bounds[1:]] - sum_prefix[bounds[:-1]]
+        updated = np.sort(np.where(members > 0, totals / np.maximum(members, 1e-300), centroids))
         shift = np.max(np.abs(updated - centroids))
         centroids = updated
-        if shift <= tolerance * max(1.0, float(np.abs(ordered).max())):
+        if shift <= tolerance * scale:
             break
-    labels = np.searchsorted(_midpoints(centroids), flat)
-    return centroids, labels
+    label_of_bin = np.searchsorted(_midpoints(centroids), points)
+    return centroids, label_of_bin[bin_of_value]
 
 
 def _midpoints(centroids: np.ndarray) -> np.ndarray:

@@ -1,0 +1,194 @@
+"""Pruning and clustering: the workbench (Keras 3) beside tfmot (Keras 2), in one run.
+
+The same digits architecture, starting weights, schedule and epochs on both sides. tfmot needs
+``tf_keras``, so its half runs in its own environment, bench/.venv-tfmot, which this script
+creates on first use (TensorFlow 2.21, tf-keras, tensorflow-model-optimization from PyPI).
+Prints a table and writes bench/results/compare_tfmot.json.
+
+    python -m bench.compare_tfmot
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from bench.common import (  # noqa: E402
+    REPO, alternating_epoch_times, epoch_seconds, gzip_size, kernel_stats, median_ratio,
+    write_results,
+)
+
+TFMOT_ENV = REPO / "bench" / ".venv-tfmot"
+TFMOT_PACKAGES = ["tensorflow-cpu==2.21.*", "tf-keras==2.21.*",
+                  "tensorflow-model-optimization==0.8.1", "scikit-learn", "tqdm"]
+SETTINGS = {"sparsity": 0.8, "prune_epochs": 10, "prune_learning_rate": 5e-4,
+            "clusters": 16, "cluster_epochs": 3, "cluster_learning_rate": 1e-4}
+
+
+def ensure_tfmot_env() -> Path:
+    python = TFMOT_ENV / "bin" / "python"
+    if not python.exists():
+        print(f"creating {TFMOT_ENV} for tfmot (once, a few minutes)...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(TFMOT_ENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *TFMOT_PACKAGES],
+                       check=True)
+    return python
+
+
+def run_tfmot_side(settings: dict, weights: Path, folder: Path) -> dict:
+    python = ensure_tfmot_env()
+    settings_path, out_path = folder / "settings.json", folder / "tfmot.json"
+    settings_path.write_text(json.dumps(settings))
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "PYTHONPATH": str(REPO)}
+    subprocess.run([str(python), "-m", "bench.tfmot_side", str(settings_path), str(weights),
+                    str(out_path)], cwd=REPO, env=env, check=True)
+    return json.loads(out_path.read_text())
+
+
+def _accuracy(model, data) -> float:
+    from workbench.measure import accuracy, keras_predict
+
+    return accuracy(keras_predict(model, data.x_test), data.y_test)
+
+
+def _kernels(model):
+    from workbench.layer_selection import all_weights
+
+    return [ref.variable.numpy() for ref in all_weights(model)]
+
+
+def _float32_gzip(model) -> int:
+    from workbench.ptq import convert
+    from workbench.recipes import Float32Config
+
+    return gzip_size(convert(model, Float32Config(), progress=False))
+
+
+def workbench_prune(task, settings: dict) -> tuple[dict, object]:
+    """Pruned accuracy, sparsity, gzip size and epoch times; also the schedule it used."""
+    import keras
+
+    from workbench.finetune import fine_tune, steps_per_epoch
+    from workbench.layer_selection import clone_with_weights
+    from workbench.pruning import UpdatePruningStep, prune_low_magnitude, strip_pruning
+    from workbench.transforms import recipe_schedule
+
+    epochs, rate = settings["prune_epochs"], settings["prune_learning_rate"]
+    schedule = recipe_schedule(steps_per_epoch(task.dataset) * epochs, settings["sparsity"])
+    pruned_models = []
+
+    def timed_fit(model, callbacks=()):
+        timer = epoch_seconds(keras)
+        fine_tune(model, task.dataset, epochs, rate, [*callbacks, timer], progress=False)
+        return timer.seconds
+
+    def fit_pruned():
+        pruned_models.append(prune_low_magnitude(task.model, schedule))
+        return timed_fit(pruned_models[-1], [UpdatePruningStep()])
+
+    plain, pruning = alternating_epoch_times(
+        lambda: timed_fit(clone_with_weights(task.model)), fit_pruned)
+    stripped = strip_pruning(pruned_models[0])
+    return {"accuracy": _accuracy(stripped, task.dataset), **kernel_stats(_kernels(stripped)),
+            "gzip_bytes": _float32_gzip(stripped), "epoch_seconds_pruning": pruning,
+            "epoch_seconds_plain": plain}, schedule
+
+
+def workbench_cluster(task, settings: dict) -> dict:
+    import keras
+
+    from workbench.clustering import cluster_weights
+    from workbench.clustering.cluster import assign_clusters
+    from workbench.layer_selection import all_weights
+    from workbench.recipes import ClusterConfig
+    from workbench.transforms import apply_transform
+
+    start = time.perf_counter()
+    cluster_weights(task.model, settings["clusters"], init="kmeans++")
+    cluster_seconds = time.perf_counter() - start
+    config = ClusterConfig(clusters=settings["clusters"], epochs=settings["cluster_epochs"],
+                           learning_rate=settings["cluster_learning_rate"])
+    final = apply_transform(task, config, progress=False)  # the product path: folds BN first
+    resnet = keras.applications.ResNet50(weights=None)
+    start = time.perf_counter()
+    cluster_weights(resnet, settings["clusters"], init="kmeans++")
+    resnet_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    for ref in all_weights(resnet):  # the k-means and assignment alone, without the model copy
+        assign_clusters(ref.variable.numpy(), settings["clusters"], "kmeans++", False)
+    kmeans_seconds = time.perf_counter() - start
+    return {"accuracy": _accuracy(final, task.dataset), **kernel_stats(_kernels(final)),
+            "gzip_bytes": _float32_gzip(final), "cluster_seconds": cluster_seconds,
+            "resnet50_cluster_seconds": resnet_seconds, "resnet50_kmeans_seconds": kmeans_seconds}
+
+
+def pruned_int8_gzip_ratio(task, workspace: str) -> float:
+    from workbench.pipeline import run
+    from workbench.recipes import make_config
+    from workbench.store import ExperimentStore
+
+    store = ExperimentStore(workspace)
+    float_row = run(task, make_config("float32"), store, latency_runs=5, progress=False)
+    int8_row = run(task, make_config("prune", {"export": "int8"}), store, latency_runs=5,
+                   progress=False)
+    return int8_row["gzip_bytes"] / float_row["gzip_bytes"]
+
+
+def table(ours: dict, theirs: dict) -> list[dict]:
+    p, tp, c, tc = ours["prune"], theirs["prune"], ours["cluster"], theirs["cluster"]
+    overhead = median_ratio(p["epoch_seconds_pruning"], p["epoch_seconds_plain"])
+    their_overhead = median_ratio(tp["epoch_seconds_pruning"], tp["epoch_seconds_plain"])
+    speedup = tc["resnet50_cluster_seconds"] / c["resnet50_cluster_seconds"]
+    rows = [
+        ("float accuracy", ours["float_accuracy"], theirs["float_accuracy"], "same start"),
+        ("prune 0.8: accuracy", p["accuracy"], tp["accuracy"], ">= tfmot"),
+        ("prune 0.8: kernel sparsity", p["sparsity"], tp["sparsity"], ""),
+        ("prune 0.8: gzip bytes (float32 .tflite)", p["gzip_bytes"], tp["gzip_bytes"], ""),
+        ("prune: epoch time / plain training", overhead, their_overhead, "<= 1.05"),
+        ("cluster 16: accuracy", c["accuracy"], tc["accuracy"], ">= tfmot"),
+        ("cluster 16: most unique values in a Keras kernel", c["max_unique"], tc["max_unique"], "<= 16"),
+        ("cluster 16: gzip bytes (float32 .tflite)", c["gzip_bytes"], tc["gzip_bytes"], ""),
+        ("cluster_weights on the digits CNN, s", c["cluster_seconds"], tc["cluster_seconds"], ""),
+        ("cluster_weights on resnet50 (224), s", c["resnet50_cluster_seconds"],
+         tc["resnet50_cluster_seconds"], f">= 10x faster (measured {speedup:.1f}x)"),
+        ("  of which k-means + assignment, s", c["resnet50_kmeans_seconds"], None,
+         "the rest is copying the model"),
+        ("prune 0.8 + int8: gzip / float32 gzip", ours["pruned_int8_gzip_ratio"], None, "<= 0.12"),
+    ]
+    return [{"metric": m, "workbench": w, "tfmot": t, "goal": g} for m, w, t, g in rows]
+
+
+def main() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from workbench.pipeline import prepare_task
+
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        task = prepare_task("default", workspace=folder / "workspace", progress=False)
+        weights = folder / "weights.npz"
+        np.savez(weights, *task.model.get_weights())
+        ours = {"float_accuracy": task.float_accuracy}
+        ours["prune"], schedule = workbench_prune(task, SETTINGS)
+        ours["cluster"] = workbench_cluster(task, SETTINGS)
+        ours["pruned_int8_gzip_ratio"] = pruned_int8_gzip_ratio(task, str(folder / "workspace"))
+        settings = {**SETTINGS, "prune_end_step": schedule.end_step,
+                    "prune_frequency": schedule.frequency}
+        theirs = run_tfmot_side(settings, weights, folder)
+    rows = table(ours, theirs)
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    path = write_results("compare_tfmot", {"settings": settings, "workbench": ours,
+                                           "tfmot": theirs, "table": rows})
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()

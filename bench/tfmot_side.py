@@ -1,0 +1,110 @@
+"""The tfmot (Keras 2, ``tf_keras``) half of ``bench.compare_tfmot``; runs in bench/.venv-tfmot.
+
+    TF_USE_LEGACY_KERAS=1 python -m bench.tfmot_side SETTINGS.json WEIGHTS.npz OUT.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tensorflow_model_optimization as tfmot  # noqa: E402
+import tf_keras  # noqa: E402
+
+from bench.common import alternating_epoch_times, epoch_seconds, gzip_size, kernel_stats  # noqa: E402,E501
+from workbench.data import load_digits_task  # noqa: E402
+from workbench.zoo import build_default_model  # noqa: E402
+
+
+def base_model(weights_path: str):
+    model = build_default_model(tf_keras)
+    with np.load(weights_path) as archive:
+        model.set_weights([archive[f"arr_{i}"] for i in range(len(archive.files))])
+    return model
+
+
+def fit(model, data, epochs, learning_rate, callbacks=()):
+    tf_keras.utils.set_random_seed(0)
+    model.compile(tf_keras.optimizers.Adam(learning_rate),
+                  tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    timer = epoch_seconds(tf_keras)
+    model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=32, verbose=0,
+              callbacks=[*callbacks, timer])
+    return timer.seconds
+
+
+def accuracy(model, data) -> float:
+    return float(np.mean(np.argmax(model.predict(data.x_test, verbose=0), -1) == data.y_test))
+
+
+def float32_tflite(model) -> bytes:
+    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+
+
+def kernels(model):
+    return [w.numpy() for layer in model.layers for w in layer.weights
+            if w.name.split("/")[-1].split(":")[0] in ("kernel", "depthwise_kernel")]
+
+
+def prune(settings, data, weights_path):
+    epochs, rate = settings["prune_epochs"], settings["prune_learning_rate"]
+    pruned_models = []
+
+    def fit_pruned():
+        schedule = tfmot.sparsity.keras.PolynomialDecay(
+            0.0, settings["sparsity"], begin_step=0, end_step=settings["prune_end_step"],
+            frequency=settings["prune_frequency"])
+        pruned = tfmot.sparsity.keras.prune_low_magnitude(base_model(weights_path),
+                                                          pruning_schedule=schedule)
+        pruned_models.append(pruned)
+        return fit(pruned, data, epochs, rate, [tfmot.sparsity.keras.UpdatePruningStep()])
+
+    plain, pruning = alternating_epoch_times(
+        lambda: fit(base_model(weights_path), data, epochs, rate), fit_pruned)
+    stripped = tfmot.sparsity.keras.strip_pruning(pruned_models[0])
+    return {"accuracy": accuracy(stripped, data), **kernel_stats(kernels(stripped)),
+            "gzip_bytes": gzip_size(float32_tflite(stripped)),
+            "epoch_seconds_pruning": pruning, "epoch_seconds_plain": plain}
+
+
+def cluster(settings, data, weights_path):
+    init = tfmot.clustering.keras.CentroidInitialization.KMEANS_PLUS_PLUS
+    model = base_model(weights_path)
+    start = time.perf_counter()
+    clustered = tfmot.clustering.keras.cluster_weights(
+        model, number_of_clusters=settings["clusters"], cluster_centroids_init=init)
+    cluster_seconds = time.perf_counter() - start
+    fit(clustered, data, settings["cluster_epochs"], settings["cluster_learning_rate"])
+    stripped = tfmot.clustering.keras.strip_clustering(clustered)
+    resnet = tf_keras.applications.ResNet50(weights=None)
+    start = time.perf_counter()
+    tfmot.clustering.keras.cluster_weights(resnet, number_of_clusters=settings["clusters"],
+                                           cluster_centroids_init=init)
+    resnet_seconds = time.perf_counter() - start
+    tflite = float32_tflite(stripped)
+    return {"accuracy": accuracy(stripped, data), **kernel_stats(kernels(stripped)),
+            "gzip_bytes": gzip_size(tflite), "cluster_seconds": cluster_seconds,
+            "resnet50_cluster_seconds": resnet_seconds}
+
+
+def main(settings_path: str, weights_path: str, out_path: str) -> None:
+    settings = json.loads(open(settings_path).read())
+    data = load_digits_task()
+    float_model = base_model(weights_path)
+    result = {"float_accuracy": accuracy(float_model, data),
+              "float_gzip_bytes": gzip_size(float32_tflite(float_model)),
+              "prune": prune(settings, data, weights_path),
+              "cluster": cluster(settings, data, weights_path)}
+    with open(out_path, "w") as handle:
+        json.dump(result, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
