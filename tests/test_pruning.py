@@ -171,3 +171,17 @@ def test_every_kernel_kind_prunes_strips_and_reloads(name, tmp_path):
         assert "inner/inner_conv.kernel" in set(table["weight"])
         only_inner = prune_low_magnitude(model, layers="inner")
         assert pruning_report(only_inner).applied == ["inner/inner_conv.kernel"]
+
+
+def test_sequential_models_prune_and_cluster(tmp_path):
+    from workbench.clustering import cluster_weights, strip_clustering
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(32, activation="relu"),
+                              keras.layers.Dense(4)])
+    pruned = prune_once(model, 0.75)
+    assert weight_sparsity_table(pruned)["sparsity"].tolist() == [0.75, 0.75]
+    clustered = strip_clustering(cluster_weights(pruned, 4, preserve_sparsity=True))
+    assert isinstance(clustered, keras.Sequential)
+    assert all(np.unique(layer.kernel.numpy()).size <= 4 for layer in clustered.layers)
+    assert weight_sparsity_table(clustered)["sparsity"].tolist() == [0.75, 0.75]

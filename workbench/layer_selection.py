@@ -152,9 +152,12 @@ def _clone_layer_cheaply(layer):
     config = layer.get_config()
     initializers = {key: value for key, value in config.items() if key.endswith("_initializer")}
     clone = type(layer).from_config({**config, **{key: "zeros" for key in initializers}})
-    for key, value in initializers.items():
-        if hasattr(clone, key):
-            setattr(clone, key, keras.initializers.get(value))
+    try:
+        for key, value in initializers.items():
+            if hasattr(clone, key):
+                setattr(clone, key, keras.initializers.get(value))
+    except AttributeError:  # read-only (e.g. an RNN forwarding to its cell): the slow, plain way
+        return type(layer).from_config(config)
     return clone
 
 
