@@ -115,7 +115,7 @@ def workbench_cluster(task, settings: dict) -> dict:
     cluster_seconds = time.perf_counter() - start
     config = ClusterConfig(clusters=settings["clusters"], epochs=settings["cluster_epochs"],
                            learning_rate=settings["cluster_learning_rate"])
-    final = apply_transform(task, config, progress=False)  # the product path: folds BN first
+    final = apply_transform(task, config, progress=False).model  # the product path: folds BN
     resnet = keras.applications.ResNet50(weights=None)
     start = time.perf_counter()
     cluster_weights(resnet, settings["clusters"], init="kmeans++")

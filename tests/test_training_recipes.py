@@ -40,6 +40,9 @@ def test_prune_2x4_passes_the_checker_on_every_pruned_tensor(training_rows):
     pruned = judged[judged["shape"].map(lambda shape: shape[-1] % 4 == 0)]
     assert len(pruned) == 4 and pruned["satisfies"].all()
     assert _points(training_rows["prune_2x4"]) <= 1.5
+    notes = training_rows["prune_2x4"]["notes"]  # the skipped layers reach the results table
+    assert "skipped stem_conv.kernel: its input-channel dimension (1) is not a multiple" in notes
+    assert "skipped block_dw.kernel: depthwise kernels" in notes
 
 
 def test_cluster_shares_sixteen_values(training_rows, ptq_rows):

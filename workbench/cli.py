@@ -116,6 +116,8 @@ def print_summary(frame, out: Path) -> None:
     if len(frame):
         print(frame[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}",
                                         na_rep="n/a"))
+        for _, row in frame[frame["notes"].fillna("") != ""].iterrows():
+            print(f"note ({row['recipe']}): {row['notes']}")
         print(f"wrote {out / 'results.csv'} and {out / 'report.html'}")
 
 

@@ -136,13 +136,14 @@ def run(task: Task, config: RecipeConfig, store: ExperimentStore | None = None,
     key = cache_key(task, config)
     if not force and (stored := store.lookup(key)) is not None:
         return {**stored, "cached": True}
-    tflite = _convert(task, config, progress)
+    tflite, notes = _convert(task, config, progress)
     row = {
         "run_id": uuid.uuid4().hex[:12], "model": task.name, "recipe": config.name,
         "config": json.dumps(config.get_config(), sort_keys=True),
         **_measure(task, tflite, latency_runs, progress),
         **_weight_statistics(tflite, per_channel=getattr(config, "per_channel", False)),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "notes": notes,
         "cache_key": key, "model_hash": task.model_hash,
         "dataset": task.dataset.name if task.dataset else GENERATED_DATA,
         "data_hash": task.data_hash, "workbench_version": __version__,
@@ -150,20 +151,22 @@ def run(task: Task, config: RecipeConfig, store: ExperimentStore | None = None,
     return {**store.save(row, tflite), "cached": False}
 
 
-def _convert(task: Task, config: RecipeConfig, progress: bool) -> bytes:
-    """The ``.tflite`` of a PTQ recipe, or of a training recipe's model with its export recipe."""
+def _convert(task: Task, config: RecipeConfig, progress: bool) -> tuple[bytes, str]:
+    """The ``.tflite`` of a PTQ recipe, or of a training recipe's model with its export recipe,
+    and the notes of the transforms (layers skipped and why; empty for PTQ)."""
     from workbench.ptq import convert
 
-    model = task.model
+    model, notes = task.model, ""
     if isinstance(config, TrainingRecipeConfig):
         from workbench.transforms import apply_transform
 
-        model = apply_transform(task, config, progress=progress)
+        transformed = apply_transform(task, config, progress=progress)
+        model, notes = transformed.model, transformed.notes()
         config = make_config(config.export)
     representative = None
     if isinstance(config, FullIntegerConfig):
         representative = task.representative_data(config.calibration_samples)
-    return convert(model, config, representative, progress=progress)
+    return convert(model, config, representative, progress=progress), notes
 
 
 def _measure(task: Task, tflite: bytes, latency_runs: int, progress: bool) -> dict:

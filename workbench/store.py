@@ -37,6 +37,7 @@ RESULT_COLUMNS = {
     "created_at": "TEXT",
     "weight_sparsity": "REAL",
     "max_unique_weights": "INTEGER",
+    "notes": "TEXT",
 }
 # Bookkeeping columns: what the cache key is made of.
 KEY_COLUMNS = {

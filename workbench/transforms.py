@@ -4,10 +4,15 @@ Each one fine-tunes on the task's training split (``epochs`` > 0) or applies
 the transform in one shot (``epochs=0``, the only choice without training data).
 
 Example:
-    >>> model = apply_transform(task, make_config("prune", {"sparsity": "0.8"}))  # doctest: +SKIP
+    >>> result = apply_transform(task, make_config("prune", {"sparsity": "0.8"}))  # doctest: +SKIP
+    >>> result.model, result.notes()                                               # doctest: +SKIP
 """
 
 from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
 
 from workbench.errors import RecipeError
 from workbench.recipes import (
@@ -17,8 +22,21 @@ from workbench.recipes import (
 RAMP_SHARE = 0.4  # the polynomial schedule reaches its final sparsity after 40% of the steps
 
 
-def apply_transform(task, config: TrainingRecipeConfig, progress: bool = True):
-    """The stripped model the recipe ``config`` makes from ``task.model``."""
+@dataclass
+class TransformResult:
+    """The stripped model and the reports of the transforms applied (what was skipped, why)."""
+
+    model: Any
+    reports: list = field(default_factory=list)
+
+    def notes(self) -> str:
+        """The reports in one line, for the results table."""
+        return "; ".join(line.strip() for report in self.reports
+                         for line in report.summary().splitlines())
+
+
+def apply_transform(task, config: TrainingRecipeConfig, progress: bool = True) -> TransformResult:
+    """The stripped model the recipe ``config`` makes from ``task.model``, with its reports."""
     if task.dataset is None and _training_epochs(config) > 0:
         raise RecipeError(
             f"Recipe '{config.name}' fine-tunes on training data, but model '{task.name}' has no "
@@ -26,19 +44,21 @@ def apply_transform(task, config: TrainingRecipeConfig, progress: bool = True):
             f"{' prune_epochs=0' if isinstance(config, PruneClusterConfig) else ''} "
             "to apply it in one shot without fine-tuning."
         )
-    if isinstance(config, PruneClusterConfig):
-        pruned = _prune(task, task.model, config.sparsity, config.schedule, None,
-                        config.prune_epochs, config.prune_learning_rate, progress)
-        return _cluster(task, pruned, config, preserve_sparsity=True, progress=progress)
-    if isinstance(config, ClusterConfig):
-        return _cluster(task, task.model, config, preserve_sparsity=False, progress=progress)
-    if isinstance(config, PruneConfig):
-        return _prune(task, task.model, config.sparsity, config.schedule, None, config.epochs,
-                      config.learning_rate, progress)
-    if isinstance(config, Prune2x4Config):
-        return _prune(task, task.model, 0.5, "constant", (2, 4), config.epochs,
-                      config.learning_rate, progress)
-    raise RecipeError(f"Recipe '{config.name}' is not a training recipe.")
+    result = TransformResult(task.model)
+    with warnings.catch_warnings():  # the reports go into the result instead
+        warnings.simplefilter("ignore", UserWarning)
+        if isinstance(config, (PruneConfig, PruneClusterConfig)):
+            epochs, rate = (config.prune_epochs, config.prune_learning_rate) \
+                if isinstance(config, PruneClusterConfig) else (config.epochs, config.learning_rate)
+            _prune(task, result, config.sparsity, config.schedule, None, epochs, rate, progress)
+        elif isinstance(config, Prune2x4Config):
+            _prune(task, result, 0.5, "constant", (2, 4), config.epochs, config.learning_rate,
+                   progress)
+        if isinstance(config, ClusterConfig):
+            _cluster(task, result, config, isinstance(config, PruneClusterConfig), progress)
+    if not result.reports:
+        raise RecipeError(f"Recipe '{config.name}' is not a training recipe.")
+    return result
 
 
 def _training_epochs(config) -> int:
@@ -57,32 +77,42 @@ def recipe_schedule(total_steps: int, sparsity: float, kind: str = "polynomial")
     return ConstantSparsity(sparsity, begin_step=0, frequency=frequency)
 
 
-def _prune(task, model, sparsity, schedule_kind, m_by_n, epochs, learning_rate, progress):
+def _prune(task, result: TransformResult, sparsity, schedule_kind, m_by_n, epochs,
+           learning_rate, progress) -> None:
     from workbench.finetune import fine_tune, steps_per_epoch
-    from workbench.pruning import UpdatePruningStep, prune_low_magnitude, prune_once, strip_pruning
+    from workbench.pruning import (
+        ConstantSparsity, UpdatePruningStep, prune_low_magnitude, pruning_report, pruning_state,
+        strip_pruning,
+    )
 
-    if epochs == 0:
-        return prune_once(model, sparsity, sparsity_m_by_n=m_by_n)
-    kind = schedule_kind if m_by_n is None else "constant"
-    schedule = recipe_schedule(steps_per_epoch(task.dataset) * epochs, sparsity, kind)
-    pruned = prune_low_magnitude(model, schedule, sparsity_m_by_n=m_by_n)
-    fine_tune(pruned, task.dataset, epochs, learning_rate, [UpdatePruningStep()], progress,
-              "fine-tuning while pruning")
-    return strip_pruning(pruned)
+    if epochs == 0:  # one shot: prune to the target at once, no fine-tuning
+        pruned = prune_low_magnitude(result.model, ConstantSparsity(sparsity),
+                                     sparsity_m_by_n=m_by_n)
+        pruning_state(pruned).update_masks(sparsity)
+    else:
+        kind = schedule_kind if m_by_n is None else "constant"
+        schedule = recipe_schedule(steps_per_epoch(task.dataset) * epochs, sparsity, kind)
+        pruned = prune_low_magnitude(result.model, schedule, sparsity_m_by_n=m_by_n)
+        fine_tune(pruned, task.dataset, epochs, learning_rate, [UpdatePruningStep()], progress,
+                  "fine-tuning while pruning")
+    result.reports.append(pruning_report(pruned))
+    result.model = strip_pruning(pruned)
 
 
-def _cluster(task, model, config: ClusterConfig, preserve_sparsity: bool, progress: bool):
-    from workbench.clustering import cluster_weights, strip_clustering
+def _cluster(task, result: TransformResult, config: ClusterConfig, preserve_sparsity: bool,
+             progress: bool) -> None:
+    from workbench.clustering import cluster_weights, clustering_report, strip_clustering
     from workbench.finetune import fine_tune
     from workbench.folding import fold_batch_norms
 
     # Fold first: the converter would fold BatchNormalization into the kernels anyway and so
     # multiply each output channel by its own factor, multiplying the number of unique values.
-    model, _ = fold_batch_norms(model)
+    model, _ = fold_batch_norms(result.model)
     clustered = cluster_weights(model, config.clusters, init=config.init,
                                 per_channel=config.per_channel,
                                 preserve_sparsity=preserve_sparsity)
     if config.epochs > 0:
         fine_tune(clustered, task.dataset, config.epochs, config.learning_rate, (), progress,
                   "fine-tuning the centroids")
-    return strip_clustering(clustered)
+    result.reports.append(clustering_report(clustered))
+    result.model = strip_clustering(clustered)
