@@ -51,6 +51,24 @@ def test_strict_int8_has_only_int8_kernels_and_int8_io(ptq_rows):
     assert "DEQUANTIZE" not in info.op_counts() and "QUANTIZE" not in info.op_counts()
 
 
+def test_int8_ops_fraction_per_recipe(ptq_rows):
+    assert ptq_rows["int8"]["int8_ops_fraction"] == 1.0
+    for recipe in ("float32", "dynamic_range", "float16", "int16x8"):
+        assert ptq_rows[recipe]["int8_ops_fraction"] == 0.0, recipe
+
+
+def test_int8_ops_fraction_counts_boundary_conversions(default_task):
+    tflite = convert(default_task.model, Int8Config(inference_input_type="float32",
+                                                    calibration_samples=20),
+                     default_task.dataset.calibration, progress=False)
+    info = inspect_tflite(tflite)
+    counts = info.op_counts()
+    assert counts["QUANTIZE"] == 1  # float input quantized to int8 at the boundary
+    shape_ops = counts["SHAPE"] + counts["STRIDED_SLICE"] + counts["PACK"]  # int32 arithmetic
+    touching = sum(counts.values()) - shape_ops
+    assert info.int8_ops_fraction() == pytest.approx((touching - 1) / touching)
+
+
 def test_float_kernels_stay_float_in_the_baseline(ptq_rows):
     kernels = inspect_tflite(_read(ptq_rows["float32"])).weight_tensors()
     assert {tensor.dtype for tensor in kernels} == {"float32"}

@@ -141,7 +141,7 @@ def run(task: Task, config: RecipeConfig, store: ExperimentStore | None = None,
         "run_id": uuid.uuid4().hex[:12], "model": task.name, "recipe": config.name,
         "config": json.dumps(config.get_config(), sort_keys=True),
         **_measure(task, tflite, latency_runs, progress),
-        **_weight_statistics(tflite, per_channel=getattr(config, "per_channel", False)),
+        **_graph_statistics(tflite, per_channel=getattr(config, "per_channel", False)),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         "notes": notes,
         "cache_key": key, "model_hash": task.model_hash,
@@ -187,12 +187,13 @@ def _measure(task: Task, tflite: bytes, latency_runs: int, progress: bool) -> di
             "latency_ms_all_cores": every.median_ms}
 
 
-def _weight_statistics(tflite: bytes, per_channel: bool) -> dict:
+def _graph_statistics(tflite: bytes, per_channel: bool) -> dict:
     from workbench.tflite_inspect import inspect_tflite
 
     info = inspect_tflite(tflite)
     return {"weight_sparsity": info.weight_sparsity(),
-            "max_unique_weights": info.max_unique_weights(per_channel)}
+            "max_unique_weights": info.max_unique_weights(per_channel),
+            "int8_ops_fraction": info.int8_ops_fraction()}
 
 
 @dataclass

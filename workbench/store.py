@@ -37,6 +37,7 @@ RESULT_COLUMNS = {
     "created_at": "TEXT",
     "weight_sparsity": "REAL",
     "max_unique_weights": "INTEGER",
+    "int8_ops_fraction": "REAL",
     "notes": "TEXT",
 }
 # Bookkeeping columns: what the cache key is made of.

@@ -26,6 +26,7 @@ TENSOR_DTYPES = {
     7: "int16", 8: "complex64", 9: "int8", 10: "float64", 11: "complex128", 12: "uint64",
     13: "resource", 14: "variant", 15: "uint32", 16: "uint16", 17: "int4", 18: "bfloat16",
 }
+INDEX_DTYPES = ("int32", "int64")
 # Ops whose input 1 is a weight tensor (kernel); input 2 is the bias.
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D")
 
@@ -116,6 +117,24 @@ class TFLiteModelInfo:
             if tensor.index in op.outputs and op.name == "DEQUANTIZE":
                 return self.tensors[op.inputs[0]]
         return tensor
+
+    def int8_ops_fraction(self) -> float | None:
+        """Among the ops that touch activations, the share that run entirely in int8.
+
+        An op touches activations unless all its outputs are int32/int64 (shape arithmetic).
+        It runs in int8 when every output is int8 and every input is int8, int32/int64 inputs
+        (biases, shapes, indices) allowed. ``None`` for a graph with no such op.
+        """
+        considered = [op for op in self.ops
+                      if not all(self.tensors[i].dtype in INDEX_DTYPES for i in op.outputs)]
+        if not considered:
+            return None
+        return sum(self._runs_in_int8(op) for op in considered) / len(considered)
+
+    def _runs_in_int8(self, op: OpInfo) -> bool:
+        outputs = {self.tensors[i].dtype for i in op.outputs}
+        inputs = {self.tensors[i].dtype for i in op.inputs if i >= 0} - set(INDEX_DTYPES)
+        return outputs == {"int8"} and inputs <= {"int8"}
 
     def table(self):
         """Per-tensor rows (name, dtype, shape, constant, zeros, unique values) as a DataFrame."""
