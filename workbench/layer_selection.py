@@ -130,9 +130,10 @@ class TransformReport:
     technique: str
     applied: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    unit: str = "weight(s)"
 
     def summary(self) -> str:
-        lines = [f"{self.technique}: applied to {len(self.applied)} weight(s), "
+        lines = [f"{self.technique}: applied to {len(self.applied)} {self.unit}, "
                  f"skipped {len(self.skipped)}"]
         lines += [f"  skipped {path}: {reason}" for path, reason in self.skipped.items()]
         return "\n".join(lines)

@@ -30,7 +30,9 @@ from workbench import __version__
 from workbench.data import Dataset, check_fits_model, generated_inputs, load_digits_task, load_npz
 from workbench.errors import DataError, ModelLoadError, WorkbenchError
 from workbench.fingerprint import model_fingerprint
-from workbench.recipes import FullIntegerConfig, RecipeConfig, TrainingRecipeConfig, make_config
+from workbench.recipes import (
+    FullIntegerConfig, QATConfig, RecipeConfig, TrainingRecipeConfig, make_config,
+)
 from workbench.store import ExperimentStore
 
 GENERATED_DATA = "generated"
@@ -157,11 +159,16 @@ def _convert(task: Task, config: RecipeConfig, progress: bool) -> tuple[bytes, s
     from workbench.ptq import convert
 
     model, notes = task.model, ""
-    if isinstance(config, TrainingRecipeConfig):
+    if isinstance(config, (TrainingRecipeConfig, QATConfig)):
         from workbench.transforms import apply_transform
 
         transformed = apply_transform(task, config, progress=progress)
         model, notes = transformed.model, transformed.notes()
+        if isinstance(config, QATConfig):
+            from workbench.qat import convert_qat
+
+            return convert_qat(model, config.inference_input_type,
+                               config.inference_output_type), notes
         config = make_config(config.export)
     representative = None
     if isinstance(config, FullIntegerConfig):

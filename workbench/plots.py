@@ -47,7 +47,8 @@ def tradeoff_figure(results: pd.DataFrame, size: str = "size_bytes",
             ),
         ))
     figure.update_layout(
-        title="Size vs " + ("accuracy" if has_accuracy else "latency") +
+        title=("Gzip size" if size == "gzip_bytes" else "Size") + " vs " +
+              ("accuracy" if has_accuracy else "latency") +
               " (marker size and colour: 1-thread latency)",
         xaxis_title=SIZE_AXES[size], yaxis_title=y_title, template="plotly_white",
         legend_title="model",

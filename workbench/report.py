@@ -15,14 +15,18 @@ import pandas as pd
 from workbench.plots import tradeoff_figure
 
 TABLE_COLUMNS = ["model", "recipe", "size_bytes", "gzip_bytes", "accuracy", "float_accuracy",
-                 "agreement", "latency_ms", "latency_p90_ms", "latency_ms_all_cores"]
+                 "agreement", "latency_ms", "latency_p90_ms", "latency_ms_all_cores",
+                 "weight_sparsity", "max_unique_weights", "int8_ops_fraction", "notes"]
 
 
 def write_report(results: pd.DataFrame, path: str | os.PathLike,
                  title: str = "Optimization Workbench report") -> Path:
     """Write ``path`` (plotly.js inlined, so it opens offline) and return it."""
     path = Path(path)
-    chart = tradeoff_figure(results).to_html(full_html=False, include_plotlyjs=True)
+    charts = "\n".join(
+        tradeoff_figure(results, size=size).to_html(full_html=False, include_plotlyjs=(i == 0))
+        for i, size in enumerate(("size_bytes", "gzip_bytes"))
+    )
     table = results[[c for c in TABLE_COLUMNS if c in results]].to_html(
         index=False, float_format=lambda value: f"{value:.4g}", na_rep="n/a", border=0,
         classes="results",
@@ -41,8 +45,9 @@ table.results th {{ background: #f3f3f3; }}
 <h1>{html.escape(title)}</h1>
 <p>Sizes in bytes, latency in milliseconds (median of single-sample invokes in LiteRT on this
 host, 1 thread unless stated). Accuracy is measured in LiteRT on the test split; n/a means the
-model has no dataset (zoo models with random weights).</p>
-{chart}
+model has no dataset (zoo models with random weights). The second chart uses the gzip-compressed
+size, where pruning and clustering show their gains.</p>
+{charts}
 <h2>Results</h2>
 <div class="table-wrap">{table}</div>
 </body></html>

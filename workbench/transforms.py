@@ -16,7 +16,8 @@ from typing import Any
 
 from workbench.errors import RecipeError
 from workbench.recipes import (
-    ClusterConfig, Prune2x4Config, PruneClusterConfig, PruneConfig, TrainingRecipeConfig,
+    ClusterConfig, Prune2x4Config, PruneClusterConfig, PruneConfig, QATConfig,
+    TrainingRecipeConfig,
 )
 
 RAMP_SHARE = 0.4  # the polynomial schedule reaches its final sparsity after 40% of the steps
@@ -35,14 +36,17 @@ class TransformResult:
                          for line in report.summary().splitlines())
 
 
-def apply_transform(task, config: TrainingRecipeConfig, progress: bool = True) -> TransformResult:
+def apply_transform(task, config: TrainingRecipeConfig | QATConfig,
+                    progress: bool = True) -> TransformResult:
     """The stripped model the recipe ``config`` makes from ``task.model``, with its reports."""
     if task.dataset is None and _training_epochs(config) > 0:
+        one_shot = "" if isinstance(config, QATConfig) else (
+            ", or --set epochs=0"
+            f"{' prune_epochs=0' if isinstance(config, PruneClusterConfig) else ''} "
+            "to apply it in one shot without fine-tuning")
         raise RecipeError(
             f"Recipe '{config.name}' fine-tunes on training data, but model '{task.name}' has no "
-            "dataset. Pass --data PATH.npz, or --set epochs=0"
-            f"{' prune_epochs=0' if isinstance(config, PruneClusterConfig) else ''} "
-            "to apply it in one shot without fine-tuning."
+            f"dataset. Pass --data PATH.npz{one_shot}."
         )
     result = TransformResult(task.model)
     with warnings.catch_warnings():  # the reports go into the result instead
@@ -56,6 +60,8 @@ def apply_transform(task, config: TrainingRecipeConfig, progress: bool = True) -
                    progress)
         if isinstance(config, ClusterConfig):
             _cluster(task, result, config, isinstance(config, PruneClusterConfig), progress)
+        if isinstance(config, QATConfig):
+            _quantization_aware_training(task, result, config, progress)
     if not result.reports:
         raise RecipeError(f"Recipe '{config.name}' is not a training recipe.")
     return result
@@ -97,6 +103,19 @@ def _prune(task, result: TransformResult, sparsity, schedule_kind, m_by_n, epoch
                   "fine-tuning while pruning")
     result.reports.append(pruning_report(pruned))
     result.model = strip_pruning(pruned)
+
+
+def _quantization_aware_training(task, result: TransformResult, config: QATConfig,
+                                  progress: bool) -> None:
+    """Leaves the trained QAT model (not stripped: its quantizers hold the int8 ranges)."""
+    from workbench.finetune import fine_tune
+    from workbench.qat import qat_report, quantize_model
+
+    qat_model = quantize_model(result.model)
+    fine_tune(qat_model, task.dataset, config.epochs, config.learning_rate, (), progress,
+              "quantization-aware training")
+    result.reports.append(qat_report(qat_model))
+    result.model = qat_model
 
 
 def _cluster(task, result: TransformResult, config: ClusterConfig, preserve_sparsity: bool,

@@ -1,0 +1,76 @@
+"""Quantization-aware training on the default model, exported to a true int8 .tflite."""
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import LATENCY_RUNS
+from workbench.errors import RecipeError, WorkbenchError
+from workbench.measure import agreement, interpreter, keras_predict, tflite_predict
+from workbench.pipeline import prepare_task, run
+from workbench.qat import QuantDense, convert_qat, qat_report, quantize_model
+from workbench.recipes import make_config
+
+
+@pytest.fixture(scope="module")
+def qat_row(default_task, store):
+    return run(default_task, make_config("qat"), store, latency_runs=LATENCY_RUNS,
+               progress=False)
+
+
+def test_qat_exports_a_fully_int8_model(qat_row, ptq_rows):
+    assert qat_row["int8_ops_fraction"] == 1.0
+    runner = interpreter(open(qat_row["tflite_path"], "rb").read())
+    assert runner.get_input_details()[0]["dtype"] == np.int8
+    assert runner.get_output_details()[0]["dtype"] == np.int8
+    assert 100 * abs(qat_row["float_accuracy"] - qat_row["accuracy"]) <= 0.5
+    assert qat_row["accuracy"] >= ptq_rows["int8"]["accuracy"]
+    assert "applied to 10 layer(s)" in qat_row["notes"]
+
+
+@pytest.fixture(scope="module")
+def trained_qat(default_task):
+    from workbench.finetune import fine_tune
+
+    model = quantize_model(default_task.model)
+    fine_tune(model, default_task.dataset, 2, 1e-4, progress=False)
+    return model
+
+
+def test_tflite_agrees_with_the_qat_model(trained_qat, default_task):
+    x = default_task.dataset.x_test
+    tflite = convert_qat(trained_qat)
+    assert agreement(tflite_predict(tflite, x, progress=False),
+                     keras_predict(trained_qat, x)) >= 0.99
+
+
+def test_qat_model_saves_and_loads_plainly(trained_qat, default_task, tmp_path):
+    trained_qat.save(tmp_path / "qat.keras")
+    loaded = keras.saving.load_model(tmp_path / "qat.keras")
+    x = default_task.dataset.x_test[:64]
+    np.testing.assert_allclose(keras_predict(loaded, x), keras_predict(trained_qat, x))
+
+
+def test_report_and_fused_relus(trained_qat):
+    report = qat_report(trained_qat)
+    assert report.skipped == {} and "fc" in report.applied
+    body = trained_qat.layers[-1]
+    # conv -> (folded BN) -> ReLU: the ReLU quantizes, the convolution does not
+    assert body.get_layer("stem_conv").quantize_output is False
+    assert body.get_layer("stem_relu").quantize_output is True
+
+
+def test_bad_input(trained_qat):
+    with pytest.raises(WorkbenchError, match="already quantization-aware"):
+        quantize_model(trained_qat.layers[-1])
+    inputs = keras.Input((8,))
+    odd = keras.Model(inputs, keras.layers.LayerNormalization(name="norm")(inputs))
+    with pytest.raises(WorkbenchError, match=r"'norm' \(LayerNormalization\).*keep_float=\['norm'\]"):
+        quantize_model(odd)
+    assert QuantDense.from_config(QuantDense(4).get_config()).quantize_output is True
+
+
+def test_qat_needs_training_data():
+    task = prepare_task("mobilenet_v1:32", progress=False)
+    with pytest.raises(RecipeError, match=r"has no dataset\. Pass --data PATH\.npz\.$"):
+        run(task, make_config("qat"), progress=False)

@@ -1,0 +1,137 @@
+"""``quantize_model``: a copy of a Keras 3 model that trains while simulating TFLite int8.
+
+BatchNormalization is folded into the convolution before it first (as the
+converter folds it), then every supported layer is swapped for its quantized
+twin and the model input gets a quantizer. Layers the simulation does not cover
+yet are refused by name, so the exported model is never silently partly float.
+
+Example:
+    >>> qat_model = quantize_model(model)                          # doctest: +SKIP
+    >>> qat_model.compile(...); qat_model.fit(x, y, epochs=3)      # doctest: +SKIP
+    >>> tflite = convert_qat(qat_model)                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import keras
+
+from workbench.errors import WorkbenchError
+from workbench.folding import fold_batch_norms
+from workbench.layer_selection import LayerSpec, TransformReport, layer_matcher
+from workbench.qat.layers import QUANTIZED_CLASSES, OutputQuantizer, QuantizeInput
+
+# Layers that move or select values without changing their range: TFLite gives their output
+# the input's quantization parameters, so they need no quantizer of their own.
+RANGE_PRESERVING = (keras.layers.InputLayer, keras.layers.Flatten, keras.layers.Reshape,
+                    keras.layers.MaxPooling2D, keras.layers.Identity, keras.layers.Dropout)
+REPORT_ATTRIBUTE = "_workbench_qat_report"
+
+
+def _fused_into_relu(model) -> set[str]:
+    """Names of layers whose output goes straight into a ReLU (TFLite fuses them)."""
+    names = set()
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.ReLU):
+            producer = layer.input._keras_history.operation
+            names.add(producer.name)
+            if isinstance(producer, keras.layers.Identity):  # a folded BatchNormalization
+                names.add(producer.input._keras_history.operation.name)
+    return names
+
+
+def _check_supported(model, keep_float) -> None:
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            raise WorkbenchError(
+                f"Layer '{layer.name}' is a nested model; QAT of nested models is not supported "
+                "yet. Flatten the model (call the inner layers directly) and try again."
+            )
+        if type(layer) in QUANTIZED_CLASSES or isinstance(layer, RANGE_PRESERVING) \
+                or keep_float("", layer) and layer.name:
+            continue
+        raise WorkbenchError(
+            f"Layer '{layer.name}' ({type(layer).__name__}) has no int8 simulation yet, so the "
+            f"exported model would not be fully int8. Supported: "
+            f"{', '.join(cls.__name__ for cls in QUANTIZED_CLASSES)} and range-preserving layers. "
+            f"To keep it in float anyway, pass keep_float=['{layer.name}']."
+        )
+
+
+def quantize_model(model, keep_float: LayerSpec = ()):
+    """A QAT copy of a functional or Sequential ``model`` (which is left untouched).
+
+    ``keep_float`` names layers to leave in float (their ops stay float in the ``.tflite``).
+    The copy's ``qat_report(copy)`` lists what was quantized and what was kept float and why.
+    """
+    if any(isinstance(layer, OutputQuantizer) for layer in model.layers):
+        raise WorkbenchError(
+            f"Model '{model.name}' is already quantization-aware (it holds quantized layers). "
+            "Pass the float model to quantize_model."
+        )
+    keep = layer_matcher(keep_float) if keep_float else (lambda path, layer: False)
+    folded, folds = fold_batch_norms(model)
+    _check_supported(folded, keep)
+    fused = _fused_into_relu(folded)
+    report = TransformReport("quantization-aware training (int8)", unit="layer(s)")
+
+    def clone(layer):
+        quantized = QUANTIZED_CLASSES.get(type(layer))
+        if quantized is None or keep(layer.name, layer):
+            if quantized is not None:
+                report.skipped[layer.name] = "kept in float by keep_float"
+            return type(layer).from_config(layer.get_config())
+        report.applied.append(layer.name)
+        return quantized.from_config({**layer.get_config(),
+                                      "quantize_output": layer.name not in fused})
+
+    body = keras.models.clone_model(folded, clone_function=clone)
+    for layer in folded.layers:
+        if layer.weights:
+            target = body.get_layer(layer.name)
+            extra = [w.numpy() for w in target.weights[len(layer.weights):]]  # range trackers
+            target.set_weights(layer.get_weights() + extra)
+    inputs = keras.Input(model.inputs[0].shape[1:], name="input")
+    qat_model = keras.Model(inputs, body(QuantizeInput(name="input_quantizer")(inputs)),
+                            name=f"{model.name}_qat")
+    setattr(qat_model, REPORT_ATTRIBUTE, report)
+    report.warn_if_skipped()
+    return qat_model
+
+
+def qat_report(model) -> TransformReport:
+    report = getattr(model, REPORT_ATTRIBUTE, None)
+    if report is None:
+        raise WorkbenchError(f"Model '{model.name}' was not made by quantize_model(...).")
+    return report
+
+
+def convert_qat(model, inference_input_type: str = "int8",
+                inference_output_type: str = "int8") -> bytes:
+    """The full-integer ``.tflite`` of a QAT model: ranges come from its quantizers.
+
+    The model goes through a SavedModel: with Keras 3, only ``from_saved_model`` lets the
+    converter recognise the fake-quantization ops (the Keras and concrete-function paths ask
+    for a representative dataset instead).
+    """
+    import contextlib
+    import io
+    import tempfile
+
+    import tensorflow as tf
+
+    from workbench.errors import ConversionError
+
+    dtypes = {"int8": tf.int8, "uint8": tf.uint8, "float32": tf.float32}
+    with tempfile.TemporaryDirectory() as folder:
+        with contextlib.redirect_stdout(io.StringIO()):
+            model.export(folder, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.inference_input_type = dtypes[inference_input_type]
+        converter.inference_output_type = dtypes[inference_output_type]
+        try:
+            return converter.convert()
+        except Exception as error:  # the converter raises several types
+            first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            raise ConversionError(f"The TFLite converter failed for the QAT model: "
+                                  f"{first[:400]}.") from None
