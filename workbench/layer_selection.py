@@ -162,6 +162,14 @@ def _clone_layer_cheaply(layer):
     return clone
 
 
+def attached_state(model, attribute: str, made_by: str):
+    """What a transform attached to the model it returned, or a clear error if it is not one."""
+    state = getattr(model, attribute, None)
+    if state is None:
+        raise WorkbenchError(f"Model '{model.name}' was not made by {made_by}(...).")
+    return state
+
+
 def clone_with_weights(model):
     """A fresh copy of a functional or Sequential model (nested ones too) with its weights."""
     import keras

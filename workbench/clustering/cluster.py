@@ -24,7 +24,7 @@ from workbench.clustering.kmeans import INITS, kmeans_1d
 from workbench.constraints import install_projection
 from workbench.errors import WorkbenchError
 from workbench.layer_selection import (
-    LayerSpec, TransformReport, WeightRef, clone_with_weights, select_weights,
+    LayerSpec, TransformReport, WeightRef, attached_state, clone_with_weights, select_weights,
 )
 
 STATE_ATTRIBUTE = "_workbench_clustering"
@@ -151,10 +151,7 @@ def cluster_weights(model, number_of_clusters: int, init: str = "kmeans++",
 
 
 def clustering_report(model) -> TransformReport:
-    state = getattr(model, STATE_ATTRIBUTE, None)
-    if state is None:
-        raise WorkbenchError(f"Model '{model.name}' was not made by cluster_weights(...).")
-    return state[1]
+    return attached_state(model, STATE_ATTRIBUTE, "cluster_weights")[1]
 
 
 def strip_clustering(model):

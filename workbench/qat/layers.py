@@ -87,6 +87,14 @@ class OutputQuantizer:
             raise ValueError(f"Layer '{self.name}' expected {expected} stored variables besides "
                              f"its ranges, but received {len(store.keys())}.")
 
+    def _finish(self, outputs, training):
+        """Bias, activation, then the output quantizer (the order TFLite's fused kernel runs)."""
+        if self.use_bias:
+            outputs = outputs + self.bias
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return self._quantize_output(outputs, training)
+
     def _quantize_output(self, x, training):
         if not self.quantize_output:
             return x
@@ -123,22 +131,13 @@ class QuantDepthwiseConv2D(OutputQuantizer, keras.layers.DepthwiseConv2D):
         outputs = ops.depthwise_conv(inputs, quantized, strides=self.strides,
                                      padding=self.padding, dilation_rate=self.dilation_rate,
                                      data_format=self.data_format)
-        if self.use_bias:
-            outputs = outputs + self.bias
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        return self._quantize_output(outputs, training)
+        return self._finish(outputs, training)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class QuantDense(OutputQuantizer, keras.layers.Dense):
     def call(self, inputs, training=None):
-        outputs = ops.matmul(inputs, quantize_kernel(self.kernel, False))
-        if self.use_bias:
-            outputs = outputs + self.bias
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        return self._quantize_output(outputs, training)
+        return self._finish(ops.matmul(inputs, quantize_kernel(self.kernel, False)), training)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -17,7 +17,7 @@ import keras
 
 from workbench.errors import WorkbenchError
 from workbench.folding import fold_batch_norms
-from workbench.layer_selection import LayerSpec, TransformReport, layer_matcher
+from workbench.layer_selection import LayerSpec, TransformReport, attached_state, layer_matcher
 from workbench.qat.layers import QUANTIZED_CLASSES, OutputQuantizer, QuantizeInput
 
 # Layers that move or select values without changing their range: TFLite gives their output
@@ -99,10 +99,7 @@ def quantize_model(model, keep_float: LayerSpec = ()):
 
 
 def qat_report(model) -> TransformReport:
-    report = getattr(model, REPORT_ATTRIBUTE, None)
-    if report is None:
-        raise WorkbenchError(f"Model '{model.name}' was not made by quantize_model(...).")
-    return report
+    return attached_state(model, REPORT_ATTRIBUTE, "quantize_model")
 
 
 def convert_qat(model, inference_input_type: str = "int8",
