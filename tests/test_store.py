@@ -86,7 +86,7 @@ def test_killed_sweep_loses_no_finished_row(fresh_workspace, tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     finished = _stored_rows(fresh_workspace)
-    assert 1 <= len(finished) < 5, "the kill must land between two recipes"
+    assert 0 < len(finished) < 5, "the kill must land between two recipes"
 
     rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
