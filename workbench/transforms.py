@@ -1,4 +1,5 @@
-"""The training recipes as functions: task + config -> a plain, stripped Keras model.
+"""The training recipes as functions: task + config -> a plain, stripped Keras model
+(for QAT: the trained quantization-aware model, whose quantizers hold the int8 ranges).
 
 Each one fine-tunes on the task's training split (``epochs`` > 0) or applies
 the transform in one shot (``epochs=0``, the only choice without training data).
