@@ -74,3 +74,32 @@ def test_qat_needs_training_data():
     task = prepare_task("mobilenet_v1:32", progress=False)
     with pytest.raises(RecipeError, match=r"has no dataset\. Pass --data PATH\.npz\.$"):
         run(task, make_config("qat"), progress=False)
+
+
+@pytest.fixture(scope="module")
+def collaborative_rows(default_task, store):
+    return {name: run(default_task, make_config(name), store, latency_runs=LATENCY_RUNS,
+                      progress=False)
+            for name in ("prune_qat", "cluster_qat", "prune_cluster_qat")}
+
+
+def test_collaborative_qat_keeps_what_came_before_in_the_int8_tflite(collaborative_rows):
+    prune_qat, cluster_qat, both = (collaborative_rows[name] for name in
+                                    ("prune_qat", "cluster_qat", "prune_cluster_qat"))
+    assert prune_qat["weight_sparsity"] >= 0.79
+    assert cluster_qat["max_unique_weights"] <= 16  # int8 values per weight tensor
+    assert both["weight_sparsity"] >= 0.79 and both["max_unique_weights"] <= 16
+    for name, row in collaborative_rows.items():
+        assert row["int8_ops_fraction"] == 1.0, name
+        assert 100 * (row["float_accuracy"] - row["accuracy"]) <= 1.5, name
+
+
+def test_preserving_quantize_model_keeps_zeros_through_training(default_task):
+    from workbench.finetune import fine_tune
+    from workbench.pruning import prune_once
+
+    pruned = prune_once(default_task.model, 0.7)
+    model = quantize_model(pruned, preserve_sparsity=True)
+    fine_tune(model, default_task.dataset, 1, 1e-3, progress=False)
+    fc = model.layers[-1].get_layer("fc").kernel.numpy()
+    np.testing.assert_array_equal(fc == 0, pruned.get_layer("fc").kernel.numpy() == 0)

@@ -219,18 +219,34 @@ class ClusterConfig(TrainingRecipeConfig):
 
 
 @dataclass(frozen=True)
-class PruneClusterConfig(ClusterConfig):
-    name: ClassVar[str] = "prune_cluster"
-    summary: ClassVar[str] = (
-        "Prune, then cluster while keeping every zero (sparsity-preserving clustering): "
-        "the gains of both."
-    )
+class PruningStage:
+    """Options of a pruning step that comes before another technique."""
 
     sparsity: float = option(0.8, minimum=0.0, maximum=0.999, help="share of weights set to zero")
     schedule: str = option("polynomial", choices=SCHEDULES, help="pruning schedule")
     prune_epochs: int = option(10, minimum=0, maximum=1000, help="pruning fine-tuning epochs")
     prune_learning_rate: float = option(5e-4, minimum=1e-7, maximum=1.0,
                                         help="Adam learning rate while pruning")
+
+
+@dataclass(frozen=True)
+class ClusteringStage:
+    """Options of a clustering step that comes before QAT."""
+
+    clusters: int = option(16, minimum=2, maximum=65536, help="shared values per kernel")
+    init: str = option("kmeans++", choices=CLUSTER_INITS, help="how the centroids start")
+    cluster_epochs: int = option(3, minimum=0, maximum=1000, help="centroid fine-tuning epochs")
+    cluster_learning_rate: float = option(1e-4, minimum=1e-7, maximum=1.0,
+                                          help="Adam learning rate while clustering")
+
+
+@dataclass(frozen=True)
+class PruneClusterConfig(ClusterConfig, PruningStage):
+    name: ClassVar[str] = "prune_cluster"
+    summary: ClassVar[str] = (
+        "Prune, then cluster while keeping every zero (sparsity-preserving clustering): "
+        "the gains of both."
+    )
 
 
 @dataclass(frozen=True)
@@ -247,10 +263,30 @@ class QATConfig(RecipeConfig):
     inference_output_type: str = option("int8", choices=IO_INT8, help="dtype of the model output")
 
 
+@dataclass(frozen=True)
+class PruneQATConfig(QATConfig, PruningStage):
+    name: ClassVar[str] = "prune_qat"
+    summary: ClassVar[str] = "Prune, then QAT keeping every zero (PQAT): sparse and int8."
+
+
+@dataclass(frozen=True)
+class ClusterQATConfig(QATConfig, ClusteringStage):
+    name: ClassVar[str] = "cluster_qat"
+    summary: ClassVar[str] = (
+        "Cluster, then QAT keeping the shared values (CQAT): at most N int8 values per kernel."
+    )
+
+
+@dataclass(frozen=True)
+class PruneClusterQATConfig(QATConfig, PruningStage, ClusteringStage):
+    name: ClassVar[str] = "prune_cluster_qat"
+    summary: ClassVar[str] = "Prune, cluster keeping the zeros, then QAT keeping both (PCQAT)."
+
+
 RECIPES: dict[str, type[RecipeConfig]] = {
     cls.name: cls
     for cls in (*PTQ_CONFIGS, PruneConfig, Prune2x4Config, ClusterConfig, PruneClusterConfig,
-                QATConfig)
+                QATConfig, PruneQATConfig, ClusterQATConfig, PruneClusterQATConfig)
 }
 
 

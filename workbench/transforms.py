@@ -17,7 +17,7 @@ from typing import Any
 
 from workbench.errors import RecipeError
 from workbench.recipes import (
-    ClusterConfig, Prune2x4Config, PruneClusterConfig, PruneConfig, QATConfig,
+    ClusterConfig, ClusteringStage, Prune2x4Config, PruneConfig, PruningStage, QATConfig,
     TrainingRecipeConfig,
 )
 
@@ -43,7 +43,7 @@ def apply_transform(task, config: TrainingRecipeConfig | QATConfig,
     if task.dataset is None and _training_epochs(config) > 0:
         one_shot = "" if isinstance(config, QATConfig) else (
             ", or --set epochs=0"
-            f"{' prune_epochs=0' if isinstance(config, PruneClusterConfig) else ''} "
+            f"{' prune_epochs=0' if isinstance(config, PruningStage) else ''} "
             "to apply it in one shot without fine-tuning")
         raise RecipeError(
             f"Recipe '{config.name}' fine-tunes on training data, but model '{task.name}' has no "
@@ -52,24 +52,32 @@ def apply_transform(task, config: TrainingRecipeConfig | QATConfig,
     result = TransformResult(task.model)
     with warnings.catch_warnings():  # the reports go into the result instead
         warnings.simplefilter("ignore", UserWarning)
-        if isinstance(config, (PruneConfig, PruneClusterConfig)):
-            epochs, rate = (config.prune_epochs, config.prune_learning_rate) \
-                if isinstance(config, PruneClusterConfig) else (config.epochs, config.learning_rate)
-            _prune(task, result, config.sparsity, config.schedule, None, epochs, rate, progress)
+        pruned = isinstance(config, (PruneConfig, PruningStage))
+        if isinstance(config, PruneConfig):
+            _prune(task, result, config.sparsity, config.schedule, None, config.epochs,
+                   config.learning_rate, progress)
+        elif isinstance(config, PruningStage):
+            _prune(task, result, config.sparsity, config.schedule, None, config.prune_epochs,
+                   config.prune_learning_rate, progress)
         elif isinstance(config, Prune2x4Config):
             _prune(task, result, 0.5, "constant", (2, 4), config.epochs, config.learning_rate,
                    progress)
         if isinstance(config, ClusterConfig):
-            _cluster(task, result, config, isinstance(config, PruneClusterConfig), progress)
+            _cluster(task, result, config.clusters, config.init, config.per_channel,
+                     config.epochs, config.learning_rate, pruned, progress)
+        elif isinstance(config, ClusteringStage):
+            _cluster(task, result, config.clusters, config.init, False, config.cluster_epochs,
+                     config.cluster_learning_rate, pruned, progress)
         if isinstance(config, QATConfig):
-            _quantization_aware_training(task, result, config, progress)
+            _quantization_aware_training(task, result, config, pruned,
+                                         isinstance(config, ClusteringStage), progress)
     if not result.reports:
         raise RecipeError(f"Recipe '{config.name}' is not a training recipe.")
     return result
 
 
 def _training_epochs(config) -> int:
-    return config.epochs + getattr(config, "prune_epochs", 0)
+    return sum(getattr(config, name, 0) for name in ("epochs", "prune_epochs", "cluster_epochs"))
 
 
 def recipe_schedule(total_steps: int, sparsity: float, kind: str = "polynomial"):
@@ -107,20 +115,22 @@ def _prune(task, result: TransformResult, sparsity, schedule_kind, m_by_n, epoch
 
 
 def _quantization_aware_training(task, result: TransformResult, config: QATConfig,
+                                  preserve_sparsity: bool, preserve_clusters: bool,
                                   progress: bool) -> None:
     """Leaves the trained QAT model (not stripped: its quantizers hold the int8 ranges)."""
     from workbench.finetune import fine_tune
     from workbench.qat import qat_report, quantize_model
 
-    qat_model = quantize_model(result.model)
+    qat_model = quantize_model(result.model, preserve_sparsity=preserve_sparsity,
+                               preserve_clusters=preserve_clusters)
     fine_tune(qat_model, task.dataset, config.epochs, config.learning_rate, (), progress,
               "quantization-aware training")
     result.reports.append(qat_report(qat_model))
     result.model = qat_model
 
 
-def _cluster(task, result: TransformResult, config: ClusterConfig, preserve_sparsity: bool,
-             progress: bool) -> None:
+def _cluster(task, result: TransformResult, clusters: int, init: str, per_channel: bool,
+             epochs: int, learning_rate: float, preserve_sparsity: bool, progress: bool) -> None:
     from workbench.clustering import cluster_weights, clustering_report, strip_clustering
     from workbench.finetune import fine_tune
     from workbench.folding import fold_batch_norms
@@ -128,11 +138,10 @@ def _cluster(task, result: TransformResult, config: ClusterConfig, preserve_spar
     # Fold first: the converter would fold BatchNormalization into the kernels anyway and so
     # multiply each output channel by its own factor, multiplying the number of unique values.
     model, _ = fold_batch_norms(result.model)
-    clustered = cluster_weights(model, config.clusters, init=config.init,
-                                per_channel=config.per_channel,
+    clustered = cluster_weights(model, clusters, init=init, per_channel=per_channel,
                                 preserve_sparsity=preserve_sparsity)
-    if config.epochs > 0:
-        fine_tune(clustered, task.dataset, config.epochs, config.learning_rate, (), progress,
+    if epochs > 0:
+        fine_tune(clustered, task.dataset, epochs, learning_rate, (), progress,
                   "fine-tuning the centroids")
     result.reports.append(clustering_report(clustered))
     result.model = strip_clustering(clustered)

@@ -113,21 +113,34 @@ class OutputQuantizer:
         return fake_quant(x, low, high)
 
 
+class PerChannelWeights:
+    """Mixin for convolutions: per-output-channel weight scales (TFLite's default), or one
+    scale per tensor (``per_channel=False``), which keeps N shared values N int8 values."""
+
+    def __init__(self, *args, per_channel: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.per_channel = per_channel
+
+    def get_config(self):
+        return {**super().get_config(), "per_channel": self.per_channel}
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class QuantConv2D(OutputQuantizer, keras.layers.Conv2D):
+class QuantConv2D(PerChannelWeights, OutputQuantizer, keras.layers.Conv2D):
     def convolution_op(self, inputs, kernel):
-        return keras.layers.Conv2D.convolution_op(self, inputs, quantize_kernel(kernel, True))
+        return keras.layers.Conv2D.convolution_op(
+            self, inputs, quantize_kernel(kernel, self.per_channel))
 
     def call(self, inputs, training=None):
         return self._quantize_output(keras.layers.Conv2D.call(self, inputs), training)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class QuantDepthwiseConv2D(OutputQuantizer, keras.layers.DepthwiseConv2D):
+class QuantDepthwiseConv2D(PerChannelWeights, OutputQuantizer, keras.layers.DepthwiseConv2D):
     def call(self, inputs, training=None):
         kernel = self.kernel  # (kh, kw, in, multiplier): channels are in x multiplier
         flat = ops.reshape(kernel, (kernel.shape[0], kernel.shape[1], -1))
-        quantized = ops.reshape(quantize_kernel(flat, True), kernel.shape)
+        quantized = ops.reshape(quantize_kernel(flat, self.per_channel), kernel.shape)
         outputs = ops.depthwise_conv(inputs, quantized, strides=self.strides,
                                      padding=self.padding, dilation_rate=self.dilation_rate,
                                      data_format=self.data_format)

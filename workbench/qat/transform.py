@@ -18,7 +18,9 @@ import keras
 from workbench.errors import WorkbenchError
 from workbench.folding import fold_batch_norms
 from workbench.layer_selection import LayerSpec, TransformReport, attached_state, layer_matcher
-from workbench.qat.layers import QUANTIZED_CLASSES, OutputQuantizer, QuantizeInput
+from workbench.qat.layers import (
+    QUANTIZED_CLASSES, OutputQuantizer, PerChannelWeights, QuantizeInput,
+)
 
 # Layers that move or select values without changing their range: TFLite gives their output
 # the input's quantization parameters, so they need no quantizer of their own.
@@ -57,10 +59,14 @@ def _check_supported(model, keep_float) -> None:
         )
 
 
-def quantize_model(model, keep_float: LayerSpec = ()):
+def quantize_model(model, keep_float: LayerSpec = (), preserve_sparsity: bool = False,
+                   preserve_clusters: bool = False):
     """A QAT copy of a functional or Sequential ``model`` (which is left untouched).
 
     ``keep_float`` names layers to leave in float (their ops stay float in the ``.tflite``).
+    ``preserve_sparsity`` keeps every zero weight at zero during training (PQAT);
+    ``preserve_clusters`` keeps each kernel's shared values shared (CQAT), with one weight scale
+    per tensor so that N shared values stay N int8 values.
     The copy's ``qat_report(copy)`` lists what was quantized and what was kept float and why.
     """
     if any(isinstance(layer, OutputQuantizer) for layer in model.layers):
@@ -81,8 +87,10 @@ def quantize_model(model, keep_float: LayerSpec = ()):
                 report.skipped[layer.name] = "kept in float by keep_float"
             return type(layer).from_config(layer.get_config())
         report.applied.append(layer.name)
-        return quantized.from_config({**layer.get_config(),
-                                      "quantize_output": layer.name not in fused})
+        config = {**layer.get_config(), "quantize_output": layer.name not in fused}
+        if preserve_clusters and issubclass(quantized, PerChannelWeights):
+            config["per_channel"] = False
+        return quantized.from_config(config)
 
     body = keras.models.clone_model(folded, clone_function=clone)
     for layer in folded.layers:
@@ -90,12 +98,35 @@ def quantize_model(model, keep_float: LayerSpec = ()):
             target = body.get_layer(layer.name)
             extra = [w.numpy() for w in target.weights[len(layer.weights):]]  # range trackers
             target.set_weights(layer.get_weights() + extra)
+            if preserve_sparsity or preserve_clusters:
+                _preserve(target, preserve_sparsity, preserve_clusters)
     inputs = keras.Input(model.inputs[0].shape[1:], name="input")
     qat_model = keras.Model(inputs, body(QuantizeInput(name="input_quantizer")(inputs)),
                             name=f"{model.name}_qat")
     setattr(qat_model, REPORT_ATTRIBUTE, report)
     report.warn_if_skipped()
     return qat_model
+
+
+def _preserve(layer, sparsity: bool, clusters: bool) -> None:
+    """Make the optimizer keep the kernel's zeros and/or shared values after every update."""
+    import numpy as np
+
+    from workbench.clustering import ClusterAssignment
+    from workbench.constraints import install_projection
+
+    kernel = getattr(layer, "kernel", None)
+    if kernel is None or not isinstance(layer, OutputQuantizer):
+        return
+    values = np.asarray(kernel.numpy())
+    keep = (values != 0).astype("float32").ravel() if sparsity else None
+    if clusters:
+        shared, ids = np.unique(values, return_inverse=True)
+        project = ClusterAssignment(ids.astype("int32").ravel(), shared.size, keep).keras_projection()
+    else:
+        mask = keep.reshape(values.shape)
+        project = lambda w: w * keras.ops.cast(mask, w.dtype)  # noqa: E731
+    install_projection(kernel, project)
 
 
 def qat_report(model) -> TransformReport:
