@@ -103,3 +103,18 @@ def test_preserving_quantize_model_keeps_zeros_through_training(default_task):
     fine_tune(model, default_task.dataset, 1, 1e-3, progress=False)
     fc = model.layers[-1].get_layer("fc").kernel.numpy()
     np.testing.assert_array_equal(fc == 0, pruned.get_layer("fc").kernel.numpy() == 0)
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_weights(default_task):
+    from workbench.data import Dataset
+    from workbench.finetune import fine_tune
+
+    data = default_task.dataset
+    exploding = Dataset("exploding", data.x_train * 3e38, data.y_train, data.x_test, data.y_test)
+    model = quantize_model(default_task.model)
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(WorkbenchError, match=r"diverged: epoch 1 ended with a nan loss.*weights "
+                                             r"of before training.*Lower learning_rate"):
+        fine_tune(model, exploding, 2, 1e-3, progress=False, description="quantization-aware training")
+    for kept, original in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(kept, original)
