@@ -134,15 +134,20 @@ class FullIntegerConfig(RecipeConfig):
 
 
 @dataclass(frozen=True)
-class Int8Config(FullIntegerConfig):
+class Int8Interface:
+    """The dtypes of a full-integer model's input and output (int8 recipes and QAT)."""
+
+    inference_input_type: str = option("int8", choices=IO_INT8, help="dtype of the model input")
+    inference_output_type: str = option("int8", choices=IO_INT8, help="dtype of the model output")
+
+
+@dataclass(frozen=True)
+class Int8Config(FullIntegerConfig, Int8Interface):
     name: ClassVar[str] = "int8"
     summary: ClassVar[str] = (
         "Full-integer int8 weights and activations, calibrated on representative data; "
         "runs on integer-only hardware (Edge TPU, DSP, microcontrollers)."
     )
-
-    inference_input_type: str = option("int8", choices=IO_INT8, help="dtype of the model input")
-    inference_output_type: str = option("int8", choices=IO_INT8, help="dtype of the model output")
 
 
 @dataclass(frozen=True)
@@ -181,16 +186,29 @@ CLUSTER_INITS = ("kmeans++", "linear", "density", "random")
 
 
 @dataclass(frozen=True)
-class PruneConfig(TrainingRecipeConfig):
+class SparsityTarget:
+    """How many weights pruning zeroes, and how fast."""
+
+    sparsity: float = option(0.8, minimum=0.0, maximum=0.999, help="share of weights set to zero")
+    schedule: str = option("polynomial", choices=SCHEDULES,
+                           help="polynomial: ramp up over the first 40% of steps; constant: at once")
+
+
+@dataclass(frozen=True)
+class ClusterCount:
+    """How many shared values clustering leaves per kernel, and how the centroids start."""
+
+    clusters: int = option(16, minimum=2, maximum=65536, help="shared values per kernel")
+    init: str = option("kmeans++", choices=CLUSTER_INITS, help="how the centroids start")
+
+
+@dataclass(frozen=True)
+class PruneConfig(TrainingRecipeConfig, SparsityTarget):
     name: ClassVar[str] = "prune"
     summary: ClassVar[str] = (
         "Magnitude pruning during fine-tuning: the smallest weights become zeros; same file "
         "size, far smaller compressed; sparse kernels can turn it into speed."
     )
-
-    sparsity: float = option(0.8, minimum=0.0, maximum=0.999, help="share of weights set to zero")
-    schedule: str = option("polynomial", choices=SCHEDULES,
-                           help="polynomial: ramp up over the first 40% of steps; constant: at once")
 
 
 @dataclass(frozen=True)
@@ -203,7 +221,7 @@ class Prune2x4Config(TrainingRecipeConfig):
 
 
 @dataclass(frozen=True)
-class ClusterConfig(TrainingRecipeConfig):
+class ClusterConfig(TrainingRecipeConfig, ClusterCount):
     name: ClassVar[str] = "cluster"
     summary: ClassVar[str] = (
         "Weight clustering: each kernel keeps only a few shared values (k-means centroids), "
@@ -212,29 +230,22 @@ class ClusterConfig(TrainingRecipeConfig):
 
     epochs: int = option(3, minimum=0, maximum=1000, help="fine-tuning epochs (0: one shot)")
     learning_rate: float = option(1e-4, minimum=1e-7, maximum=1.0, help="Adam learning rate")
-    clusters: int = option(16, minimum=2, maximum=65536, help="shared values per kernel")
-    init: str = option("kmeans++", choices=CLUSTER_INITS,
-                       help="how the centroids start")
     per_channel: bool = option(False, help="separate centroids for each output channel")
 
 
 @dataclass(frozen=True)
-class PruningStage:
+class PruningStage(SparsityTarget):
     """Options of a pruning step that comes before another technique."""
 
-    sparsity: float = option(0.8, minimum=0.0, maximum=0.999, help="share of weights set to zero")
-    schedule: str = option("polynomial", choices=SCHEDULES, help="pruning schedule")
     prune_epochs: int = option(10, minimum=0, maximum=1000, help="pruning fine-tuning epochs")
     prune_learning_rate: float = option(5e-4, minimum=1e-7, maximum=1.0,
                                         help="Adam learning rate while pruning")
 
 
 @dataclass(frozen=True)
-class ClusteringStage:
+class ClusteringStage(ClusterCount):
     """Options of a clustering step that comes before QAT."""
 
-    clusters: int = option(16, minimum=2, maximum=65536, help="shared values per kernel")
-    init: str = option("kmeans++", choices=CLUSTER_INITS, help="how the centroids start")
     cluster_epochs: int = option(3, minimum=0, maximum=1000, help="centroid fine-tuning epochs")
     cluster_learning_rate: float = option(1e-4, minimum=1e-7, maximum=1.0,
                                           help="Adam learning rate while clustering")
@@ -250,7 +261,7 @@ class PruneClusterConfig(ClusterConfig, PruningStage):
 
 
 @dataclass(frozen=True)
-class QATConfig(RecipeConfig):
+class QATConfig(RecipeConfig, Int8Interface):
     name: ClassVar[str] = "qat"
     summary: ClassVar[str] = (
         "Quantization-aware training: fine-tunes while simulating int8 inference, then exports "
@@ -259,8 +270,6 @@ class QATConfig(RecipeConfig):
 
     epochs: int = option(3, minimum=1, maximum=1000, help="QAT fine-tuning epochs")
     learning_rate: float = option(3e-4, minimum=1e-7, maximum=1.0, help="Adam learning rate")
-    inference_input_type: str = option("int8", choices=IO_INT8, help="dtype of the model input")
-    inference_output_type: str = option("int8", choices=IO_INT8, help="dtype of the model output")
 
 
 @dataclass(frozen=True)
