@@ -1,4 +1,4 @@
-"""Pruning and clustering: the workbench (Keras 3) beside tfmot (Keras 2), in one run.
+"""Pruning, clustering and QAT: the workbench (Keras 3) beside tfmot (Keras 2), in one run.
 
 The same digits architecture, starting weights, schedule and epochs on both sides. tfmot needs
 ``tf_keras``, so its half runs in its own environment, bench/.venv-tfmot, which this script
@@ -29,7 +29,8 @@ TFMOT_ENV = REPO / "bench" / ".venv-tfmot"
 TFMOT_PACKAGES = ["tensorflow-cpu==2.21.*", "tf-keras==2.21.*",
                   "tensorflow-model-optimization==0.8.1", "scikit-learn", "tqdm"]
 SETTINGS = {"sparsity": 0.8, "prune_epochs": 10, "prune_learning_rate": 5e-4,
-            "clusters": 16, "cluster_epochs": 3, "cluster_learning_rate": 1e-4}
+            "clusters": 16, "cluster_epochs": 3, "cluster_learning_rate": 1e-4,
+            "qat_epochs": 4, "qat_learning_rate": 1e-4}
 
 
 def ensure_tfmot_env() -> Path:
@@ -129,6 +130,48 @@ def workbench_cluster(task, settings: dict) -> dict:
             "resnet50_cluster_seconds": resnet_seconds, "resnet50_kmeans_seconds": kmeans_seconds}
 
 
+def workbench_qat(task, settings: dict) -> dict:
+    """QAT epoch times beside plain training, and the int8 .tflite it exports."""
+    import keras
+
+    from workbench.finetune import fine_tune
+    from workbench.layer_selection import clone_with_weights
+    from workbench.qat import convert_qat, quantize_model
+
+    epochs, rate = settings["qat_epochs"], settings["qat_learning_rate"]
+    qat_models = []
+
+    def timed_fit(model):
+        timer = epoch_seconds(keras)
+        fine_tune(model, task.dataset, epochs, rate, [timer], progress=False)
+        return timer.seconds
+
+    def fit_qat():
+        qat_models.append(quantize_model(task.model))
+        return timed_fit(qat_models[-1])
+
+    plain, qat = alternating_epoch_times(lambda: timed_fit(clone_with_weights(task.model)),
+                                         fit_qat)
+    return {"keras_accuracy": _accuracy(qat_models[0], task.dataset),
+            **int8_tflite_stats(convert_qat(qat_models[0]), task.dataset),
+            "epoch_seconds_qat": qat, "epoch_seconds_plain": plain}
+
+
+def int8_tflite_stats(tflite: bytes, dataset) -> dict:
+    """Accuracy of a .tflite on the test split, and how much of it runs in int8."""
+    from workbench.measure import accuracy, interpreter, tflite_predict
+    from workbench.tflite_inspect import inspect_tflite
+
+    info = inspect_tflite(tflite)
+    runner = interpreter(tflite)
+    return {"tflite_accuracy": accuracy(tflite_predict(tflite, dataset.x_test, progress=False),
+                                        dataset.y_test),
+            "int8_ops_fraction": info.int8_ops_fraction(),
+            "io_dtypes": [str(runner.get_input_details()[0]["dtype"].__name__),
+                          str(runner.get_output_details()[0]["dtype"].__name__)],
+            "ops": dict(info.op_counts())}
+
+
 def pruned_int8_gzip_ratio(task, workspace: str) -> float:
     from workbench.pipeline import run
     from workbench.recipes import make_config
@@ -146,6 +189,7 @@ def table(ours: dict, theirs: dict) -> list[dict]:
     overhead = median_ratio(p["epoch_seconds_pruning"], p["epoch_seconds_plain"])
     their_overhead = median_ratio(tp["epoch_seconds_pruning"], tp["epoch_seconds_plain"])
     speedup = tc["resnet50_cluster_seconds"] / c["resnet50_cluster_seconds"]
+    q, tq = ours["qat"], theirs["qat"]
     rows = [
         ("float accuracy", ours["float_accuracy"], theirs["float_accuracy"], "same start"),
         ("prune 0.8: accuracy", p["accuracy"], tp["accuracy"], ">= tfmot"),
@@ -161,6 +205,14 @@ def table(ours: dict, theirs: dict) -> list[dict]:
         ("  of which k-means + assignment, s", c["resnet50_kmeans_seconds"], None,
          "the rest is copying the model"),
         ("prune 0.8 + int8: gzip / float32 gzip", ours["pruned_int8_gzip_ratio"], None, "<= 0.12"),
+        ("qat: accuracy of the int8 .tflite", q["tflite_accuracy"], tq["tflite_accuracy"],
+         ">= tfmot"),
+        ("qat: int8 ops fraction", q["int8_ops_fraction"], tq["int8_ops_fraction"], "1.0"),
+        ("qat: input/output dtypes", "/".join(q["io_dtypes"]), "/".join(tq["io_dtypes"]),
+         "int8/int8"),
+        ("qat: epoch time / plain training",
+         median_ratio(q["epoch_seconds_qat"], q["epoch_seconds_plain"]),
+         median_ratio(tq["epoch_seconds_qat"], tq["epoch_seconds_plain"]), "<= 1.15"),
     ]
     return [{"metric": m, "workbench": w, "tfmot": t, "goal": g} for m, w, t, g in rows]
 
@@ -179,10 +231,13 @@ def main() -> None:
         ours = {"float_accuracy": task.float_accuracy}
         ours["prune"], schedule = workbench_prune(task, SETTINGS)
         ours["cluster"] = workbench_cluster(task, SETTINGS)
+        ours["qat"] = workbench_qat(task, SETTINGS)
         ours["pruned_int8_gzip_ratio"] = pruned_int8_gzip_ratio(task, str(folder / "workspace"))
         settings = {**SETTINGS, "prune_end_step": schedule.end_step,
                     "prune_frequency": schedule.frequency}
         theirs = run_tfmot_side(settings, weights, folder)
+        theirs["qat"].update(int8_tflite_stats((folder / "tfmot_qat.tflite").read_bytes(),
+                                               task.dataset))
     rows = table(ours, theirs)
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     path = write_results("compare_tfmot", {"settings": settings, "workbench": ours,

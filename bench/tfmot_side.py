@@ -94,6 +94,28 @@ def cluster(settings, data, weights_path):
             "resnet50_cluster_seconds": resnet_seconds}
 
 
+def qat(settings, data, weights_path, tflite_path):
+    """QAT epoch times beside plain training; the int8 .tflite is written for the caller to
+    evaluate with the same LiteRT code as the workbench's."""
+    epochs, rate = settings["qat_epochs"], settings["qat_learning_rate"]
+    qat_models = []
+
+    def fit_qat():
+        qat_models.append(tfmot.quantization.keras.quantize_model(base_model(weights_path)))
+        return fit(qat_models[-1], data, epochs, rate)
+
+    plain, timed = alternating_epoch_times(
+        lambda: fit(base_model(weights_path), data, epochs, rate), fit_qat)
+    converter = tf.lite.TFLiteConverter.from_keras_model(qat_models[0])
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    with open(tflite_path, "wb") as handle:
+        handle.write(converter.convert())
+    return {"keras_accuracy": accuracy(qat_models[0], data), "epoch_seconds_qat": timed,
+            "epoch_seconds_plain": plain}
+
+
 def main(settings_path: str, weights_path: str, out_path: str) -> None:
     settings = json.loads(open(settings_path).read())
     data = load_digits_task()
@@ -101,7 +123,9 @@ def main(settings_path: str, weights_path: str, out_path: str) -> None:
     result = {"float_accuracy": accuracy(float_model, data),
               "float_gzip_bytes": gzip_size(float32_tflite(float_model)),
               "prune": prune(settings, data, weights_path),
-              "cluster": cluster(settings, data, weights_path)}
+              "cluster": cluster(settings, data, weights_path),
+              "qat": qat(settings, data, weights_path,
+                         os.path.join(os.path.dirname(out_path), "tfmot_qat.tflite"))}
     with open(out_path, "w") as handle:
         json.dump(result, handle, indent=2)
 

@@ -62,11 +62,11 @@ def fold_batch_norms(model):
 
     folded = keras.models.clone_model(model, clone_function=clone, call_function=call)
     for layer in model.layers:
-        target = folded.get_layer(layer.name)
         if layer.name in pairs:
-            target.set_weights(_folded_weights(layer, model.get_layer(pairs[layer.name])))
+            folded.get_layer(layer.name).set_weights(
+                _folded_weights(layer, model.get_layer(pairs[layer.name])))
         elif layer.name not in folded_norms and layer.weights:
-            target.set_weights(layer.get_weights())
+            folded.get_layer(layer.name).set_weights(layer.get_weights())
     return folded, sorted(pairs.items())
 
 

@@ -131,10 +131,12 @@ class TransformReport:
     applied: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     unit: str = "weight(s)"
+    notes: list[str] = field(default_factory=list)  # what was rewritten on the way
 
     def summary(self) -> str:
         lines = [f"{self.technique}: applied to {len(self.applied)} {self.unit}, "
                  f"skipped {len(self.skipped)}"]
+        lines += [f"  {note}" for note in self.notes]
         lines += [f"  skipped {path}: {reason}" for path, reason in self.skipped.items()]
         return "\n".join(lines)
 

@@ -9,6 +9,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import io
 from typing import Iterable, TypeVar
 
 T = TypeVar("T")
@@ -40,3 +42,21 @@ def epoch_callback(epochs: int, desc: str, enabled: bool = True):
             self.bar.close()
 
     return EpochProgress()
+
+
+@contextlib.contextmanager
+def converter_chatter_hidden():
+    """Hide what the Keras exporter and the TFLite converter print from Python ("Saved artifact
+    at ...", "Assets written to ...", deprecation warnings) while the block runs."""
+    import logging
+    import warnings
+
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)

@@ -13,13 +13,11 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import io
 from typing import Any
 
 from workbench.data import representative_array
 from workbench.errors import ConversionError, RecipeError
-from workbench.progress import track
+from workbench.progress import converter_chatter_hidden, track
 from workbench.recipes import (
     DynamicRangeConfig, Float16Config, Float32Config, FullIntegerConfig, Int8Config,
     Int16x8Config, RecipeConfig,
@@ -44,7 +42,7 @@ def convert(model, config: RecipeConfig, representative_data: Any = None,
     converter = _make_converter(model, config, samples, progress)
     try:
         # The Keras exporter prints "Saved artifact at ..." on stdout: keep it out of the CLI.
-        with contextlib.redirect_stdout(io.StringIO()):
+        with converter_chatter_hidden():
             return converter.convert()
     except Exception as error:  # the converter raises ConverterError, ValueError, RuntimeError
         raise ConversionError(_conversion_message(config, error)) from None

@@ -5,9 +5,10 @@ Example:
 """
 
 from workbench.qat.layers import (
-    QuantAdd, QuantConv2D, QuantDense, QuantDepthwiseConv2D, QuantizeInput, QuantReLU,
+    QUANTIZED_CLASSES, QuantConv2D, QuantConv2DTranspose, QuantDense, QuantDepthwiseConv2D,
+    QuantizeInput,
 )
 from workbench.qat.transform import convert_qat, qat_report, quantize_model
 
-__all__ = ["QuantAdd", "QuantConv2D", "QuantDense", "QuantDepthwiseConv2D", "QuantReLU",
-           "QuantizeInput", "convert_qat", "qat_report", "quantize_model"]
+__all__ = ["QUANTIZED_CLASSES", "QuantConv2D", "QuantConv2DTranspose", "QuantDense",
+           "QuantDepthwiseConv2D", "QuantizeInput", "convert_qat", "qat_report", "quantize_model"]

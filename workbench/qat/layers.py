@@ -18,6 +18,19 @@ from keras import ops
 
 PACKAGE = "workbench"
 EMA_MOMENTUM = 0.99
+# Activations TFLite runs as ops of their own with a fixed int8 output range
+# (softmax and logistic: scale 1/256, zero point -128; tanh: scale 1/128, zero point 0).
+FIXED_OUTPUT_RANGES = {"softmax": (0.0, 255 / 256), "sigmoid": (0.0, 255 / 256),
+                       "tanh": (-1.0, 127 / 128)}
+# Activations TFLite fuses into the conv / fully-connected kernel before it.
+FUSED_ACTIVATIONS = ("linear", "relu", "relu6")
+
+
+def activation_name(layer) -> str:
+    """The name of a layer's activation function ('' for none)."""
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    return getattr(getattr(layer, "activation", None), "__name__", "")
 
 
 def fake_quant(x, low, high, axis=None, narrow_range=False):
@@ -88,16 +101,24 @@ class OutputQuantizer:
                              f"its ranges, but received {len(store.keys())}.")
 
     def _finish(self, outputs, training):
-        """Bias, activation, then the output quantizer (the order TFLite's fused kernel runs)."""
+        """Bias, activation, then the output quantizer (the order TFLite's fused kernel runs).
+
+        Softmax, sigmoid and tanh are separate ops in TFLite: the values before them get a
+        tracked range, the values after them the op's fixed range."""
         if self.use_bias:
             outputs = outputs + self.bias
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        return self._quantize_output(outputs, training)
+        fixed = FIXED_OUTPUT_RANGES.get(activation_name(self))
+        if fixed is not None:
+            return fake_quant(self.activation(self._quantize_output(outputs, training)), *fixed)
+        return self._quantize_output(self.activation(outputs), training)
 
     def _quantize_output(self, x, training):
         if not self.quantize_output:
             return x
+        fixed = None if hasattr(self, "use_bias") else FIXED_OUTPUT_RANGES.get(
+            activation_name(self))
+        if fixed is not None:  # an Activation or Softmax layer
+            return fake_quant(x, *fixed)
         if not training:
             return fake_quant(x, self.range_min, self.range_max)
         batch_min = ops.minimum(ops.min(x), 0.0)
@@ -127,12 +148,9 @@ class PerChannelWeights:
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class QuantConv2D(PerChannelWeights, OutputQuantizer, keras.layers.Conv2D):
-    def convolution_op(self, inputs, kernel):
-        return keras.layers.Conv2D.convolution_op(
-            self, inputs, quantize_kernel(kernel, self.per_channel))
-
     def call(self, inputs, training=None):
-        return self._quantize_output(keras.layers.Conv2D.call(self, inputs), training)
+        outputs = self.convolution_op(inputs, quantize_kernel(self.kernel, self.per_channel))
+        return self._finish(outputs, training)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -154,15 +172,98 @@ class QuantDense(OutputQuantizer, keras.layers.Dense):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class QuantReLU(OutputQuantizer, keras.layers.ReLU):
+class QuantConv2DTranspose(PerChannelWeights, OutputQuantizer, keras.layers.Conv2DTranspose):
+    """Weights per tensor: TFLite keeps transposed-convolution kernels as (out, h, w, in), and
+    the converter folds a per-tensor fake quantization of Keras' (h, w, out, in) kernel."""
+
+    def __init__(self, *args, per_channel: bool = False, **kwargs):
+        super().__init__(*args, per_channel=False, **kwargs)
+
     def call(self, inputs, training=None):
-        return self._quantize_output(keras.layers.ReLU.call(self, inputs), training)
+        outputs = ops.conv_transpose(
+            inputs, quantize_kernel(self.kernel, False), strides=list(self.strides),
+            padding=self.padding, output_padding=self.output_padding,
+            dilation_rate=self.dilation_rate, data_format=self.data_format)
+        return self._finish(outputs, training)
+
+
+class ChannelAffine(OutputQuantizer):
+    """Mixin for per-channel ``x * multiplier + offset`` layers (Rescaling, a BatchNormalization
+    with no convolution before it): run as a 1x1 depthwise convolution with per-channel int8
+    weights and an int32 bias, the one int8 TFLite kernel that does this in a single op.
+    Subclasses give ``affine() -> (multiplier, offset)``, each of shape (channels,)."""
+
+    def call(self, inputs, training=None, mask=None):
+        multiplier, offset = self.affine(inputs.shape[-1])
+        kernel = ops.reshape(multiplier, (1, 1, -1, 1))
+        bound = ops.maximum(ops.abs(multiplier), 1e-8)
+        kernel = fake_quant(kernel, -bound, bound, axis=2, narrow_range=True)
+        outputs = ops.depthwise_conv(inputs, kernel, strides=1, padding="valid")
+        return self._quantize_output(outputs + offset, training)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class QuantAdd(OutputQuantizer, keras.layers.Add):
-    def call(self, inputs, training=None):
-        return self._quantize_output(keras.layers.Add.call(self, inputs), training)
+class QuantRescaling(ChannelAffine, keras.layers.Rescaling):
+    def affine(self, channels):
+        ones = ops.ones((channels,))
+        return (ones * ops.cast(self.scale, "float32"), ones * ops.cast(self.offset, "float32"))
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class QuantBatchNormalization(ChannelAffine, keras.layers.BatchNormalization):
+    """Uses its moving statistics in training too (frozen, as QAT fine-tuning usually does);
+    gamma and beta still learn."""
+
+    def affine(self, channels):
+        multiplier = ops.rsqrt(self.moving_variance + self.epsilon)
+        if self.scale:
+            multiplier = multiplier * self.gamma
+        offset = -self.moving_mean * multiplier
+        if self.center:
+            offset = offset + self.beta
+        return multiplier, offset
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class QuantNormalization(ChannelAffine, keras.layers.Normalization):
+    """Normalization over the last axis (``axis=-1``, ``invert=False``)."""
+
+    def affine(self, channels):
+        adapted = getattr(self, "adapt_mean", None) is not None
+        mean = self.adapt_mean if adapted else self.mean
+        variance = self.adapt_variance if adapted else self.variance
+        ones = ops.ones((channels,))
+        multiplier = ones / ops.maximum(ops.sqrt(ops.reshape(variance, (-1,))),
+                                        keras.config.epsilon())
+        return multiplier, -ops.reshape(mean, (-1,)) * multiplier
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ResizeUpSampling2D(keras.layers.UpSampling2D):
+    """UpSampling2D as one resize op (Keras' nearest mode repeats and tiles, which TFLite
+    runs as a chain of reshape ops); the output keeps the input's range."""
+
+    def call(self, inputs):
+        height, width = inputs.shape[1] * self.size[0], inputs.shape[2] * self.size[1]
+        return ops.image.resize(inputs, (height, width), interpolation=self.interpolation)
+
+
+def _quantized_output_of(keras_class):
+    """A layer class that runs ``keras_class`` and fake-quantizes its output."""
+
+    accepted = keras_class.call.__code__.co_varnames
+
+    def call(self, inputs, *args, training=None, **kwargs):
+        if "training" in accepted:
+            kwargs["training"] = training
+        if "mask" not in accepted:
+            kwargs.pop("mask", None)
+        return self._quantize_output(keras_class.call(self, inputs, *args, **kwargs), training)
+
+    quantized = type(f"Quant{keras_class.__name__}", (OutputQuantizer, keras_class), {
+        "call": call, "__module__": __name__,
+        "__doc__": f"``{keras_class.__name__}`` whose output is fake-quantized to int8."})
+    return keras.saving.register_keras_serializable(package=PACKAGE)(quantized)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -173,10 +274,19 @@ class QuantizeInput(OutputQuantizer, keras.layers.Identity):
         return self._quantize_output(inputs, training)
 
 
+# Layers whose output gets a range of its own in TFLite (the int8 kernel rescales into it).
+OUTPUT_QUANTIZED = (keras.layers.ReLU, keras.layers.Add, keras.layers.Subtract,
+                    keras.layers.Multiply, keras.layers.Concatenate,
+                    keras.layers.GlobalAveragePooling2D, keras.layers.Activation,
+                    keras.layers.Softmax)
 QUANTIZED_CLASSES = {
     keras.layers.Conv2D: QuantConv2D,
     keras.layers.DepthwiseConv2D: QuantDepthwiseConv2D,
+    keras.layers.Conv2DTranspose: QuantConv2DTranspose,
     keras.layers.Dense: QuantDense,
-    keras.layers.ReLU: QuantReLU,
-    keras.layers.Add: QuantAdd,
+    keras.layers.Rescaling: QuantRescaling,
+    keras.layers.BatchNormalization: QuantBatchNormalization,
+    keras.layers.Normalization: QuantNormalization,
+    keras.layers.UpSampling2D: ResizeUpSampling2D,
+    **{keras_class: _quantized_output_of(keras_class) for keras_class in OUTPUT_QUANTIZED},
 }

@@ -1,9 +1,10 @@
 """``quantize_model``: a copy of a Keras 3 model that trains while simulating TFLite int8.
 
-BatchNormalization is folded into the convolution before it first (as the
-converter folds it), then every supported layer is swapped for its quantized
-twin and the model input gets a quantizer. Layers the simulation does not cover
-yet are refused by name, so the exported model is never silently partly float.
+Nested models are inlined into one flat graph, BatchNormalization is folded
+into the convolution before it (as the converter folds it; a standalone one
+gets its own output range), then every supported layer is swapped for its
+quantized twin and the model input gets a quantizer. Layers the simulation does
+not cover are refused by name, so the exported model is never silently partly float.
 
 Example:
     >>> qat_model = quantize_model(model)                          # doctest: +SKIP
@@ -17,15 +18,29 @@ import keras
 
 from workbench.errors import WorkbenchError
 from workbench.folding import fold_batch_norms
+from workbench.graph import inline_nested_models
 from workbench.layer_selection import LayerSpec, TransformReport, attached_state, layer_matcher
 from workbench.qat.layers import (
-    QUANTIZED_CLASSES, OutputQuantizer, PerChannelWeights, QuantizeInput,
+    FIXED_OUTPUT_RANGES, FUSED_ACTIVATIONS, QUANTIZED_CLASSES, OutputQuantizer,
+    PerChannelWeights, QuantizeInput, activation_name,
 )
 
 # Layers that move or select values without changing their range: TFLite gives their output
 # the input's quantization parameters, so they need no quantizer of their own.
 RANGE_PRESERVING = (keras.layers.InputLayer, keras.layers.Flatten, keras.layers.Reshape,
-                    keras.layers.MaxPooling2D, keras.layers.Identity, keras.layers.Dropout)
+                    keras.layers.MaxPooling2D, keras.layers.AveragePooling2D,
+                    keras.layers.ZeroPadding2D, keras.layers.Resizing,
+                    keras.layers.Cropping2D, keras.layers.Permute, keras.layers.Identity,
+                    keras.layers.Dropout, keras.layers.SpatialDropout2D)
+
+
+def _is_fusable_relu(layer) -> bool:
+    if isinstance(layer, keras.layers.ReLU):
+        return layer.negative_slope == 0 and layer.threshold == 0 and layer.max_value in (None, 6)
+    return isinstance(layer, keras.layers.Activation) and \
+        activation_name(layer) in ("relu", "relu6")
+CHANNEL_AFFINE = (keras.layers.BatchNormalization, keras.layers.Rescaling,
+                  keras.layers.Normalization)
 REPORT_ATTRIBUTE = "_workbench_qat_report"
 
 
@@ -33,7 +48,7 @@ def _fused_into_relu(model) -> set[str]:
     """Names of layers whose output goes straight into a ReLU (TFLite fuses them)."""
     names = set()
     for layer in model.layers:
-        if isinstance(layer, keras.layers.ReLU):
+        if _is_fusable_relu(layer):
             producer = layer.input._keras_history.operation
             names.add(producer.name)
             if isinstance(producer, keras.layers.Identity):  # a folded BatchNormalization
@@ -43,13 +58,36 @@ def _fused_into_relu(model) -> set[str]:
 
 def _check_supported(model, keep_float) -> None:
     for layer in model.layers:
-        if isinstance(layer, keras.Model):
+        if keep_float(layer.name, layer):
+            continue
+        activation = activation_name(layer)
+        simulated = (*FUSED_ACTIVATIONS, *FIXED_OUTPUT_RANGES)
+        if type(layer) in QUANTIZED_CLASSES and hasattr(layer, "activation") \
+                and activation not in simulated:
             raise WorkbenchError(
-                f"Layer '{layer.name}' is a nested model; QAT of nested models is not supported "
-                "yet. Flatten the model (call the inner layers directly) and try again."
+                f"Layer '{layer.name}' uses activation '{activation}', which has no int8 "
+                f"simulation yet (supported: {', '.join(simulated)}). Use one of those, or "
+                f"pass keep_float=['{layer.name}'] to keep the layer in float."
             )
-        if type(layer) in QUANTIZED_CLASSES or isinstance(layer, RANGE_PRESERVING) \
-                or keep_float("", layer) and layer.name:
+        if getattr(layer, "data_format", "channels_last") != "channels_last":
+            raise WorkbenchError(
+                f"Layer '{layer.name}' uses data_format='{layer.data_format}'; TFLite runs "
+                "channels_last (NHWC) only. Rebuild the model with channels_last, or pass "
+                f"keep_float=['{layer.name}']."
+            )
+        if isinstance(layer, keras.layers.Normalization) and (
+                layer.invert or tuple(layer.axis) not in ((-1,), (len(layer.input.shape) - 1,))):
+            raise WorkbenchError(
+                f"Layer '{layer.name}' (Normalization, axis={layer.axis}, invert={layer.invert}) "
+                "has an int8 simulation only over the last axis and not inverted. Pass "
+                f"keep_float=['{layer.name}'].")
+        if isinstance(layer, CHANNEL_AFFINE) and \
+                len(layer.input.shape) != 4:
+            raise WorkbenchError(
+                f"Layer '{layer.name}' ({type(layer).__name__}) acts on a rank-"
+                f"{len(layer.input.shape)} tensor; its int8 simulation needs an image tensor "
+                f"(batch, height, width, channels). Pass keep_float=['{layer.name}'].")
+        if type(layer) in QUANTIZED_CLASSES or isinstance(layer, RANGE_PRESERVING):
             continue
         raise WorkbenchError(
             f"Layer '{layer.name}' ({type(layer).__name__}) has no int8 simulation yet, so the "
@@ -61,7 +99,7 @@ def _check_supported(model, keep_float) -> None:
 
 def quantize_model(model, keep_float: LayerSpec = (), preserve_sparsity: bool = False,
                    preserve_clusters: bool = False):
-    """A QAT copy of a functional or Sequential ``model`` (which is left untouched).
+    """A QAT copy of a Sequential, functional or nested ``model`` (which is left untouched).
 
     ``keep_float`` names layers to leave in float (their ops stay float in the ``.tflite``).
     ``preserve_sparsity`` keeps every zero weight at zero during training (PQAT);
@@ -75,10 +113,15 @@ def quantize_model(model, keep_float: LayerSpec = (), preserve_sparsity: bool = 
             "Pass the float model to quantize_model."
         )
     keep = layer_matcher(keep_float) if keep_float else (lambda path, layer: False)
-    folded, folds = fold_batch_norms(model)
+    flat, inlined = inline_nested_models(model)
+    folded, folds = fold_batch_norms(flat)
     _check_supported(folded, keep)
     fused = _fused_into_relu(folded)
     report = TransformReport("quantization-aware training (int8)", unit="layer(s)")
+    report.notes += [f"inlined nested model '{name}'" for name in inlined]
+    if folds:
+        report.notes.append(f"folded {len(folds)} BatchNormalization layer(s) into the "
+                            "convolution or Dense before them")
 
     def clone(layer):
         quantized = QUANTIZED_CLASSES.get(type(layer))
@@ -87,7 +130,9 @@ def quantize_model(model, keep_float: LayerSpec = (), preserve_sparsity: bool = 
                 report.skipped[layer.name] = "kept in float by keep_float"
             return type(layer).from_config(layer.get_config())
         report.applied.append(layer.name)
-        config = {**layer.get_config(), "quantize_output": layer.name not in fused}
+        config = layer.get_config()
+        if issubclass(quantized, OutputQuantizer):
+            config["quantize_output"] = layer.name not in fused
         if preserve_clusters and issubclass(quantized, PerChannelWeights):
             config["per_channel"] = False
         return quantized.from_config(config)
@@ -141,18 +186,16 @@ def convert_qat(model, inference_input_type: str = "int8",
     converter recognise the fake-quantization ops (the Keras and concrete-function paths ask
     for a representative dataset instead).
     """
-    import contextlib
-    import io
     import tempfile
 
     import tensorflow as tf
 
     from workbench.errors import ConversionError
+    from workbench.progress import converter_chatter_hidden
 
     dtypes = {"int8": tf.int8, "uint8": tf.uint8, "float32": tf.float32}
-    with tempfile.TemporaryDirectory() as folder:
-        with contextlib.redirect_stdout(io.StringIO()):
-            model.export(folder, verbose=False)
+    with tempfile.TemporaryDirectory() as folder, converter_chatter_hidden():
+        model.export(folder, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(folder)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.inference_input_type = dtypes[inference_input_type]
