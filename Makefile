@@ -26,6 +26,7 @@ test: setup
 bench: setup
 	$(BIN)/python -m bench.ptq
 	$(BIN)/python -m bench.compare_tfmot
+	$(BIN)/python -m bench.devices
 
 clean:
 	rm -rf $(OUT) .workbench .pytest_cache

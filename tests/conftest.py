@@ -8,11 +8,15 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The host device profile is calibrated once per machine and shared through this cache:
+# one calibration per test session (kernels and CLI subprocesses inherit it), none in $HOME.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="workbench-test-cache-")
 
 REPO = Path(__file__).resolve().parents[1]
 LATENCY_RUNS = 5

@@ -1,11 +1,13 @@
-"""Command line: ``python -m workbench run|sweep``.
+"""Command line: ``python -m workbench run|sweep|devices|estimate``.
 
 Examples:
     python -m workbench run --model default --recipe int8 --set inference_input_type=float32 --out out
     python -m workbench sweep --model mobilenet_v1:128 --recipes float32,int8 --out out
     python -m workbench run --recipe prune --set sparsity=0.8 export=int8 --out out
+    python -m workbench devices
+    python -m workbench estimate --model mobilenet_v2:160 --recipe int8 --device edge_tpu --json
 
-Both write ``DIR/results.csv``, the ``.tflite`` files and ``DIR/report.html``.
+``run`` and ``sweep`` write ``DIR/results.csv``, the ``.tflite`` files and ``DIR/report.html``.
 Bad input ends with a one-line error and a non-zero exit code (``--debug``
 shows the traceback).
 """
@@ -43,18 +45,31 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--recipes", default=",".join(PTQ_RECIPES),
                        help=f"comma-separated recipes, each with its default options "
                             f"(default: the post-training ones, {','.join(PTQ_RECIPES)})")
+    devices = commands.add_parser("devices", help="list the device profiles")
+    estimate = commands.add_parser("estimate", help="estimate one variant on one device")
+    estimate.add_argument("--recipe", default="int8", help="recipe of the variant (default: int8)")
+    estimate.add_argument("--set", dest="settings", nargs="*", default=[], metavar="KEY=VALUE",
+                          help="recipe options")
+    estimate.add_argument("--device", required=True, help="a profile name (see 'devices') or "
+                                                          "a path to a .toml profile")
+    estimate.add_argument("--tflite", help="estimate this .tflite file instead of converting")
+    estimate.add_argument("--json", action="store_true", help="print one JSON object")
     for sub in (run, sweep):
-        sub.add_argument("--model", default="default",
-                         help="'default', a zoo name (e.g. mobilenet_v1:128) or a model file")
-        sub.add_argument("--data", help=".npz with x_train, y_train, x_test, y_test")
         sub.add_argument("--out", default="results", help="output folder (default: results)")
-        sub.add_argument("--workspace", help="workspace folder (default: $WORKBENCH_WORKSPACE "
-                                             "or ./.workbench)")
         sub.add_argument("--force", action="store_true", help="recompute even if stored")
         sub.add_argument("--latency-runs", type=int, default=50,
                          help="timed invokes per latency measurement (default: 50)")
+        sub.add_argument("--devices", help="comma-separated device profiles to estimate each "
+                                           "variant on (default: all)")
+    for sub in (run, sweep, estimate):
+        sub.add_argument("--model", default="default",
+                         help="'default', a zoo name (e.g. mobilenet_v1:128) or a model file")
+        sub.add_argument("--data", help=".npz with x_train, y_train, x_test, y_test")
         sub.add_argument("--unsafe", action="store_true",
                          help="load .keras files with Keras safe mode off (trusted files only)")
+    for sub in (run, sweep, devices, estimate):
+        sub.add_argument("--workspace", help="workspace folder (default: $WORKBENCH_WORKSPACE "
+                                             "or ./.workbench)")
         sub.add_argument("--debug", action="store_true", help="show tracebacks and TF logs")
     return parser
 
@@ -75,6 +90,10 @@ def execute(args: argparse.Namespace) -> int:
     from workbench.recipes import make_config
     from workbench.store import ExperimentStore
 
+    if args.command == "devices":
+        return list_devices(args.workspace)
+    if args.command == "estimate":
+        return estimate_variant(args)
     if args.command == "run":
         configs = [make_config(args.recipe, parse_settings(args.settings))]
     else:
@@ -84,7 +103,10 @@ def execute(args: argparse.Namespace) -> int:
         raise WorkbenchError(f"Received --latency-runs {args.latency_runs}; expected at least 1.")
     store = ExperimentStore(args.workspace)
     task = prepare_task(args.model, args.data, store.workspace, safe_mode=not args.unsafe)
-    result = sweep(task, configs, store, force=args.force, latency_runs=args.latency_runs)
+    devices = None if args.devices is None else [
+        name.strip() for name in args.devices.split(",") if name.strip()]
+    result = sweep(task, configs, store, force=args.force, latency_runs=args.latency_runs,
+                   devices=devices)
     frame = export_results(result.frame(), Path(args.out), task.name)
     print_summary(frame, Path(args.out))
     for recipe, message in result.failures.items():
@@ -92,10 +114,66 @@ def execute(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if result.failures else 0
 
 
+def list_devices(workspace) -> int:
+    from workbench.devices import available_devices, load_profile
+    from workbench.devices.profiles import profile_files
+
+    files = profile_files(workspace)
+    for name in available_devices(workspace):
+        if name == "host":
+            print(f"{'host':16} this machine, LiteRT at 1 thread (calibrated on first use)")
+            continue
+        profile = load_profile(name, workspace)
+        print(f"{name:16} {profile.description} [{', '.join(profile.supported_dtypes)}] "
+              f"({files[name]})")
+    return 0
+
+
+def estimate_variant(args: argparse.Namespace) -> int:
+    import json
+
+    from workbench.devices import estimate_tflite
+
+    if args.tflite:
+        tflite = Path(args.tflite)
+        if not tflite.is_file():
+            raise WorkbenchError(f"Received --tflite {args.tflite}, which is not a file.")
+        tflite = tflite.read_bytes()
+    else:
+        tflite = convert_variant(args)
+    estimate = estimate_tflite(tflite, args.device, args.workspace)
+    if args.json:
+        print(json.dumps(estimate.to_dict()))
+        return 0
+    latency = "cannot run" if estimate.latency_ms is None else f"{estimate.latency_ms:.3f} ms"
+    print(f"{estimate.device}: {latency}, peak RAM {estimate.peak_ram_bytes:,} B, flash "
+          f"{estimate.flash_bytes:,} B, fits: {'yes' if estimate.fits else 'no'}, on the "
+          f"device: {estimate.accel_fraction:.0%} of MACs in {estimate.partitions} partition(s)")
+    for op in estimate.fallback_ops:
+        print(f"  falls back: op {op['index']} {op['op']}: {op['reason']}")
+    for note in estimate.notes:
+        print(f"  note: {note}")
+    return 0
+
+
+def convert_variant(args: argparse.Namespace) -> bytes:
+    """The .tflite of ``--model`` with ``--recipe``, through the store (cached)."""
+    from workbench.pipeline import prepare_task, run
+    from workbench.recipes import make_config
+    from workbench.store import ExperimentStore
+
+    config = make_config(args.recipe, parse_settings(args.settings))
+    store = ExperimentStore(args.workspace)
+    task = prepare_task(args.model, args.data, store.workspace, safe_mode=not args.unsafe,
+                        progress=False)
+    row = run(task, config, store, latency_runs=5, progress=False, devices=[])
+    return Path(row["tflite_path"]).read_bytes()
+
+
 def export_results(frame, out: Path, model_name: str):
     """Copy the artifacts into ``out`` and write results.csv and report.html there."""
     from workbench.report import write_report
-    from workbench.store import RESULT_COLUMNS
+    from workbench.store import RESULT_COLUMNS, device_columns_of
 
     out.mkdir(parents=True, exist_ok=True)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", model_name)
@@ -104,7 +182,8 @@ def export_results(frame, out: Path, model_name: str):
         target = out / f"{slug}-{row['recipe']}-{row['run_id']}.tflite"
         shutil.copyfile(row["tflite_path"], target)
         frame.loc[index, "tflite_path"] = str(target)
-    frame[list(RESULT_COLUMNS)].to_csv(out / "results.csv", index=False)
+    frame[[*RESULT_COLUMNS, *device_columns_of(frame.columns)]].to_csv(out / "results.csv",
+                                                                       index=False)
     if len(frame):
         write_report(frame, out / "report.html", title=f"Optimization Workbench: {model_name}")
     return frame

@@ -33,6 +33,7 @@ from workbench.fingerprint import model_fingerprint
 from workbench.recipes import (
     FullIntegerConfig, QATConfig, RecipeConfig, TrainingRecipeConfig, make_config,
 )
+from workbench.progress import report_phase
 from workbench.store import ExperimentStore
 
 GENERATED_DATA = "generated"
@@ -132,12 +133,20 @@ def cache_key(task: Task, config: RecipeConfig) -> str:
 
 
 def run(task: Task, config: RecipeConfig, store: ExperimentStore | None = None,
-        force: bool = False, latency_runs: int = 50, progress: bool = True) -> dict:
-    """Convert, measure and store one variant; returns its row (``cached`` says if reused)."""
+        force: bool = False, latency_runs: int = 50, progress: bool = True,
+        devices: Iterable[str] | None = None) -> dict:
+    """Convert, measure and store one variant; returns its row (``cached`` says if reused).
+
+    The row also gets the estimates for each of ``devices`` (default: every profile):
+    ``est_ms__<device>``, ``fits__<device>``, ``accel_fraction__<device>``.
+    """
     store = store or ExperimentStore()
+    devices = _device_names(devices, store)
     key = cache_key(task, config)
     if not force and (stored := store.lookup(key)) is not None:
-        return {**stored, "cached": True}
+        tflite = Path(stored["tflite_path"]).read_bytes()
+        return {**_with_estimates(store, stored, tflite, devices), "cached": True}
+    report_phase(f"{config.name}: converting")
     tflite, notes = _convert(task, config, progress)
     row = {
         "run_id": uuid.uuid4().hex[:12], "model": task.name, "recipe": config.name,
@@ -150,7 +159,26 @@ def run(task: Task, config: RecipeConfig, store: ExperimentStore | None = None,
         "dataset": task.dataset.name if task.dataset else GENERATED_DATA,
         "data_hash": task.data_hash, "workbench_version": __version__,
     }
-    return {**store.save(row, tflite), "cached": False}
+    return {**_with_estimates(store, store.save(row, tflite), tflite, devices), "cached": False}
+
+
+def _device_names(devices, store: ExperimentStore) -> list[str]:
+    from workbench.devices import available_devices, load_profile
+
+    if devices is None:
+        return available_devices(store.workspace)
+    names = list(devices)
+    for name in names:
+        load_profile(name, store.workspace)  # an unknown name fails here, listing the known
+    return names
+
+
+def _with_estimates(store: ExperimentStore, row: dict, tflite: bytes, devices) -> dict:
+    from workbench.devices.estimate import device_columns
+
+    columns = device_columns(tflite, devices, store.workspace)
+    store.set_device_columns(row["run_id"], columns)
+    return {**row, **columns}
 
 
 def _convert(task: Task, config: RecipeConfig, progress: bool) -> tuple[bytes, str]:
@@ -213,22 +241,25 @@ class SweepResult:
     def frame(self):
         import pandas as pd
 
-        from workbench.store import RESULT_COLUMNS
+        from workbench.store import RESULT_COLUMNS, device_columns_of
 
-        return pd.DataFrame(self.rows, columns=[*RESULT_COLUMNS, "cached"])
+        extra = device_columns_of({name for row in self.rows for name in row})
+        return pd.DataFrame(self.rows, columns=[*RESULT_COLUMNS, "cached", *extra])
 
 
 def sweep(task: Task, configs: Iterable[RecipeConfig], store: ExperimentStore | None = None,
-          force: bool = False, latency_runs: int = 50, progress: bool = True) -> SweepResult:
+          force: bool = False, latency_runs: int = 50, progress: bool = True,
+          devices: Iterable[str] | None = None) -> SweepResult:
     """``run`` every config in turn; a failing recipe is recorded and the sweep goes on."""
     from workbench.progress import track
 
     store = store or ExperimentStore()
+    devices = _device_names(devices, store)
     result = SweepResult()
     configs = list(configs)
     for config in track(configs, f"sweep of {task.name}", enabled=progress, unit="recipe"):
         try:
-            result.rows.append(run(task, config, store, force, latency_runs, progress))
+            result.rows.append(run(task, config, store, force, latency_runs, progress, devices))
         except WorkbenchError as error:
             result.failures[config.name] = str(error)
     return result

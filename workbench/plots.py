@@ -10,12 +10,26 @@ from __future__ import annotations
 import pandas as pd
 
 SIZE_AXES = {"size_bytes": "size (KB)", "gzip_bytes": "gzip size (KB)"}
+MEASURED_LATENCY = "latency_ms"
+ESTIMATE_PREFIX = "est_ms__"
+
+
+def latency_choices(results: pd.DataFrame) -> dict[str, str]:
+    """``{label: column}``: the measured host latency, then each device's estimate."""
+    choices = {"host, measured (1 thread)": MEASURED_LATENCY}
+    for column in results.columns:
+        if column.startswith(ESTIMATE_PREFIX):
+            choices[f"{column[len(ESTIMATE_PREFIX):]}, estimated"] = column
+    return choices
 
 
 def tradeoff_figure(results: pd.DataFrame, size: str = "size_bytes",
-                    latency: str = "latency_ms"):
+                    latency: str = MEASURED_LATENCY, device_menu: bool = False):
     """Size (x) vs accuracy (y), latency as marker size and colour, one trace per model.
 
+    ``latency`` is ``latency_ms`` (measured on this host) or a device estimate column
+    (``est_ms__<device>``); variants that cannot run or do not fit on that device are drawn
+    as grey crosses. ``device_menu`` adds a dropdown that switches between all of them.
     Models without accuracy (zoo models with random weights) are drawn as size vs
     latency instead, so no point is ever placed at a made-up accuracy.
     """
@@ -23,34 +37,80 @@ def tradeoff_figure(results: pd.DataFrame, size: str = "size_bytes",
 
     if size not in SIZE_AXES:
         raise ValueError(f"size must be one of {', '.join(SIZE_AXES)}. Received: size={size!r}.")
+    choices = latency_choices(results)
+    if latency not in choices.values():
+        raise ValueError(f"latency must be one of {', '.join(choices.values())}. "
+                         f"Received: latency={latency!r}.")
     frame = results.copy()
     frame["size_kb"] = frame[size] / 1024.0
     has_accuracy = frame["accuracy"].notna().any()
-    y, y_title = ("accuracy", "accuracy (test split)") if has_accuracy else (latency, "latency (ms)")
     if has_accuracy:
         frame = frame[frame["accuracy"].notna()]
-    biggest = max(float(frame[latency].max()), 1e-9) if len(frame) else 1.0
+    shown = choices if device_menu else {
+        label: column for label, column in choices.items() if column == latency}
     figure = go.Figure()
-    for model, rows in frame.groupby("model", sort=False):
-        figure.add_trace(go.Scatter(
-            x=rows["size_kb"], y=rows[y], mode="markers+text", name=str(model),
+    groups = []
+    for label, column in shown.items():
+        traces = _latency_traces(frame, column, label, has_accuracy)
+        groups.append((label, len(figure.data), len(traces)))
+        for trace in traces:
+            trace.visible = column == latency
+            figure.add_trace(trace)
+    if device_menu and len(groups) > 1:
+        figure.update_layout(updatemenus=[{
+            "buttons": [{"label": label, "method": "update",
+                         "args": [{"visible": [start <= i < start + count
+                                               for i in range(len(figure.data))]},
+                                  {"title": _title(size, has_accuracy, label)}]}
+                        for label, start, count in groups],
+            "x": 1.0, "xanchor": "right", "y": 1.15, "yanchor": "top"}])
+    current = next(label for label, column in choices.items() if column == latency)
+    figure.update_layout(
+        title=_title(size, has_accuracy, current), xaxis_title=SIZE_AXES[size],
+        yaxis_title="accuracy (test split)" if has_accuracy else "latency (ms)",
+        template="plotly_white", legend_title="model",
+    )
+    return figure
+
+
+def _title(size: str, has_accuracy: bool, latency_label: str) -> str:
+    return (("Gzip size" if size == "gzip_bytes" else "Size") + " vs " +
+            ("accuracy" if has_accuracy else "latency") +
+            f" (marker size and colour: latency, {latency_label})")
+
+
+def _latency_traces(frame: pd.DataFrame, column: str, label: str, has_accuracy: bool) -> list:
+    import plotly.graph_objects as go
+
+    fits_column = "fits__" + column[len(ESTIMATE_PREFIX):]
+    runs = frame[column].notna()
+    if fits_column in frame:
+        runs &= frame[fits_column].fillna(0).astype(bool)
+    biggest = max(float(frame.loc[runs, column].max()), 1e-9) if runs.any() else 1.0
+    y_title = "accuracy (test split)" if has_accuracy else "latency (ms)"
+    traces = []
+    for model, rows in frame[runs].groupby("model", sort=False):
+        y = rows["accuracy"] if has_accuracy else rows[column]
+        traces.append(go.Scatter(
+            x=rows["size_kb"], y=y, mode="markers+text", name=str(model),
             text=rows["recipe"], textposition="top center",
-            marker={"size": 12 + 28 * rows[latency] / biggest, "color": rows[latency],
+            marker={"size": 12 + 28 * rows[column] / biggest, "color": rows[column],
                     "colorscale": "Viridis", "showscale": True,
                     "colorbar": {"title": "latency (ms)"}, "line": {"width": 1},
                     "opacity": 0.8},
-            customdata=rows[["recipe", latency, "gzip_bytes", "agreement"]].to_numpy(),
+            customdata=rows[["recipe", column, "gzip_bytes", "agreement"]].to_numpy(),
             hovertemplate=(
                 "<b>%{customdata[0]}</b><br>size %{x:.1f} KB<br>" + y_title + " %{y:.4g}<br>"
-                "latency %{customdata[1]:.3f} ms<br>gzip %{customdata[2]} B<br>"
+                "latency %{customdata[1]:.3f} ms (" + label + ")<br>gzip %{customdata[2]} B<br>"
                 "agreement %{customdata[3]:.4f}<extra>" + str(model) + "</extra>"
             ),
         ))
-    figure.update_layout(
-        title=("Gzip size" if size == "gzip_bytes" else "Size") + " vs " +
-              ("accuracy" if has_accuracy else "latency") +
-              " (marker size and colour: 1-thread latency)",
-        xaxis_title=SIZE_AXES[size], yaxis_title=y_title, template="plotly_white",
-        legend_title="model",
-    )
-    return figure
+    blocked = frame[~runs]
+    if len(blocked) and has_accuracy:
+        traces.append(go.Scatter(
+            x=blocked["size_kb"], y=blocked["accuracy"], mode="markers+text",
+            name=f"does not run or fit ({label.split(',')[0]})", text=blocked["recipe"],
+            textposition="bottom center",
+            marker={"symbol": "x", "size": 12, "color": "#999999"},
+            hovertemplate="<b>%{text}</b><br>does not run or fit on this device<extra></extra>"))
+    return traces

@@ -24,10 +24,12 @@ def write_report(results: pd.DataFrame, path: str | os.PathLike,
     """Write ``path`` (plotly.js inlined, so it opens offline) and return it."""
     path = Path(path)
     charts = "\n".join(
-        tradeoff_figure(results, size=size).to_html(full_html=False, include_plotlyjs=(i == 0))
+        tradeoff_figure(results, size=size, device_menu=True).to_html(
+            full_html=False, include_plotlyjs=(i == 0))
         for i, size in enumerate(("size_bytes", "gzip_bytes"))
     )
-    table = results[[c for c in TABLE_COLUMNS if c in results]].to_html(
+    estimates = [c for c in results.columns if c.startswith(("est_ms__", "fits__"))]
+    table = results[[c for c in TABLE_COLUMNS if c in results] + estimates].to_html(
         index=False, float_format=lambda value: f"{value:.4g}", na_rep="n/a", border=0,
         classes="results",
     )
@@ -45,8 +47,10 @@ table.results th {{ background: #f3f3f3; }}
 <h1>{html.escape(title)}</h1>
 <p>Sizes in bytes, latency in milliseconds (median of single-sample invokes in LiteRT on this
 host, 1 thread unless stated). Accuracy is measured in LiteRT on the test split; n/a means the
-model has no dataset (zoo models with random weights). The second chart uses the gzip-compressed
-size, where pruning and clustering show their gains.</p>
+model has no dataset (zoo models with random weights). The menu above each chart switches the
+latency between the measurement on this host and each device profile's estimate (grey crosses:
+the variant does not run or fit there). The second chart uses the gzip-compressed size, where
+pruning and clustering show their gains.</p>
 {charts}
 <h2>Results</h2>
 <div class="table-wrap">{table}</div>

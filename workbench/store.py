@@ -49,6 +49,22 @@ KEY_COLUMNS = {
     "workbench_version": "TEXT",
 }
 ALL_COLUMNS = {**RESULT_COLUMNS, **KEY_COLUMNS}
+# Per-device estimate columns, one set per device profile: '<prefix><device>'.
+DEVICE_COLUMN_TYPES = {"est_ms__": "REAL", "fits__": "INTEGER", "accel_fraction__": "REAL"}
+
+
+def device_column_type(name: str) -> str | None:
+    """The SQLite type of a per-device column name, or None if it is not one."""
+    prefix = next((p for p in DEVICE_COLUMN_TYPES if name.startswith(p)), None)
+    if prefix is None or not name[len(prefix):].replace("_", "").isalnum():
+        return None
+    return DEVICE_COLUMN_TYPES[prefix]
+
+
+def device_columns_of(names) -> list[str]:
+    """The per-device columns among ``names``, grouped by device then measure."""
+    found = [name for name in names if device_column_type(name)]
+    return sorted(found, key=lambda name: (name.split("__", 1)[1], name))
 
 
 class ExperimentStore:
@@ -82,6 +98,21 @@ class ExperimentStore:
                 if name not in present:
                     db.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
 
+    def set_device_columns(self, run_id: str, values: dict) -> None:
+        """Store per-device estimates for a row, adding the columns the first time."""
+        if not values:
+            return
+        with self._connect() as db:
+            present = {row["name"] for row in db.execute("PRAGMA table_info(results)")}
+            for name in values:
+                kind = device_column_type(name)
+                if kind is None:
+                    raise ValueError(f"'{name}' is not a per-device column name.")
+                if name not in present:
+                    db.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
+            db.execute(f"UPDATE results SET {', '.join(f'{name} = ?' for name in values)} "
+                       "WHERE run_id = ?", [*values.values(), run_id])
+
     def lookup(self, cache_key: str) -> dict | None:
         """The stored row with ``cache_key`` whose artifact still exists, else None."""
         with self._connect() as db:
@@ -112,7 +143,8 @@ class ExperimentStore:
         return row
 
     def results(self, model: str | None = None):
-        """All rows (or one model's) as a DataFrame, oldest first, result columns first."""
+        """All rows (or one model's) as a DataFrame, oldest first: result columns, then the
+        bookkeeping ones, then per-device estimates."""
         import pandas as pd
 
         query, params = "SELECT * FROM results", ()
@@ -120,7 +152,8 @@ class ExperimentStore:
             query, params = query + " WHERE model = ?", (model,)
         with self._connect() as db:
             rows = [dict(row) for row in db.execute(query + " ORDER BY created_at", params)]
-        return pd.DataFrame(rows, columns=list(ALL_COLUMNS))
+        extra = device_columns_of(rows[0]) if rows else []
+        return pd.DataFrame(rows, columns=[*ALL_COLUMNS, *extra])
 
     def read_tflite(self, run_id: str) -> bytes:
         return (self.artifacts / f"{run_id}.tflite").read_bytes()

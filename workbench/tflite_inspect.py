@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.errors import ModelLoadError
+
 # TFLite tensor type code -> numpy dtype name (types without a numpy twin map to None).
 TENSOR_DTYPES = {
     0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string", 6: "bool",
@@ -64,12 +66,14 @@ class TensorInfo:
 
 @dataclass(frozen=True)
 class OpInfo:
-    """One operator: its builtin name (or custom code) and tensor indices."""
+    """One operator: its builtin name (or custom code), tensor indices, and for pooling ops
+    the filter's (height, width)."""
 
     index: int
     name: str
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
+    filter_size: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,22 @@ def inspect_tflite(model: bytes | str | os.PathLike) -> TFLiteModelInfo:
     """Parse ``.tflite`` bytes or a file path into a ``TFLiteModelInfo``."""
     from ai_edge_litert import schema_py_generated as schema
 
+    source = f"'{model}'" if isinstance(model, (str, os.PathLike)) else "The given data"
     buffer = Path(model).read_bytes() if isinstance(model, (str, os.PathLike)) else bytes(model)
+    if len(buffer) < 8 or buffer[4:8] != b"TFL3":
+        raise ModelLoadError(
+            f"{source} is not a .tflite flatbuffer: expected the identifier 'TFL3' at bytes 4-8, "
+            f"received {len(buffer)} bytes starting with {buffer[:8]!r}. Pass a file written by "
+            "the TFLite converter.")
+    try:
+        return _parse(buffer, schema)
+    except Exception as error:  # flatbuffers raises struct/index errors on truncated data
+        raise ModelLoadError(
+            f"{source} is a truncated or damaged .tflite ({len(buffer)} bytes; reading it failed "
+            f"with {type(error).__name__}: {error}). Export the model again.") from None
+
+
+def _parse(buffer: bytes, schema) -> TFLiteModelInfo:
     root = schema.Model.GetRootAs(buffer, 0)
     graph = root.Subgraphs(0)
     op_names = [_op_name(root.OperatorCodes(i), schema) for i in range(root.OperatorCodesLength())]
@@ -168,9 +187,18 @@ def inspect_tflite(model: bytes | str | os.PathLike) -> TFLiteModelInfo:
     for i in range(graph.OperatorsLength()):
         op = graph.Operators(i)
         ops.append(OpInfo(i, op_names[op.OpcodeIndex()], _indices(op.InputsAsNumpy()),
-                          _indices(op.OutputsAsNumpy())))
+                          _indices(op.OutputsAsNumpy()), _filter_size(op, schema)))
     return TFLiteModelInfo(tensors, ops, _indices(graph.InputsAsNumpy()),
                            _indices(graph.OutputsAsNumpy()))
+
+
+def _filter_size(op, schema) -> tuple[int, int] | None:
+    if op.BuiltinOptionsType() != schema.BuiltinOptions.Pool2DOptions:
+        return None
+    table = op.BuiltinOptions()
+    options = schema.Pool2DOptions()
+    options.Init(table.Bytes, table.Pos)
+    return options.FilterHeight(), options.FilterWidth()
 
 
 def _indices(values) -> tuple[int, ...]:
