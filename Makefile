@@ -1,13 +1,17 @@
 # The two commands of the README:
-#   make run   set up (virtual environment + install), then run the main job on the built-in default
+#   make run   set up (virtual environment + install), then start the Voila dashboard on the
+#              built-in default (prints its local address)
 #   make test  set up, then run every test
+# Also: make report (the command-line sweep and its HTML report), make bench.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 OUT ?= results
+PORT ?= 8866
+export WORKBENCH_WORKSPACE ?= $(CURDIR)/.workbench
 
-.PHONY: setup run test bench clean
+.PHONY: setup run report test bench clean
 
 setup: $(STAMP)
 
@@ -18,6 +22,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: setup
+	@echo "Starting the dashboard: open http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"
+	$(BIN)/voila notebooks/dashboard.ipynb --port=$(PORT) --no-browser --Voila.ip=127.0.0.1
+
+report: setup
 	$(BIN)/python -m workbench sweep --model default --out $(OUT)
 
 test: setup

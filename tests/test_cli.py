@@ -16,7 +16,11 @@ def test_run_writes_results_tflite_and_report(fresh_workspace, tmp_path, capsys)
                  "--workspace", str(fresh_workspace), "--out", str(out), "--latency-runs", "3"])
     assert code == 0
     frame = pd.read_csv(out / "results.csv")
-    assert list(frame.columns) == list(RESULT_COLUMNS) and len(frame) == 1
+    assert list(frame.columns[: len(RESULT_COLUMNS)]) == list(RESULT_COLUMNS) and len(frame) == 1
+    from workbench.devices import available_devices
+
+    # then three estimate columns per device profile
+    assert len(frame.columns) == len(RESULT_COLUMNS) + 3 * len(available_devices())
     row = frame.iloc[0]
     assert row["recipe"] == "int8" and '"inference_input_type": "float32"' in row["config"]
     assert (out / row["tflite_path"].split("/")[-1]).stat().st_size == row["size_bytes"]

@@ -18,5 +18,11 @@ def test_notebook_runs_top_to_bottom(path: Path, fresh_workspace, monkeypatch):
     # execute() raises CellExecutionError, naming the cell, if any cell fails
     NotebookClient(notebook, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
-    # every notebook measures at least three variants into the workspace it was given
-    assert len(list((fresh_workspace / "artifacts").glob("*.tflite"))) >= 3
+    # every teaching notebook measures at least three variants into the workspace it was given;
+    # the dashboard only shows the app (its browser test runs the recipes)
+    measured = len(list((fresh_workspace / "artifacts").glob("*.tflite")))
+    assert measured >= (0 if path.name == "dashboard.ipynb" else 3)
+    if path.name == "dashboard.ipynb":  # the app rendered, without an error output
+        outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+        assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+                   for o in outputs)

@@ -56,10 +56,17 @@ def tradeoff_figure(results: pd.DataFrame, size: str = "size_bytes",
         for trace in traces:
             trace.visible = column == latency
             figure.add_trace(trace)
+    always = set()
+    if has_accuracy and len(frame):
+        front = pareto_front(frame, "size_kb", "accuracy")
+        always.add(len(figure.data))
+        figure.add_trace(go.Scatter(x=front["size_kb"], y=front["accuracy"], mode="lines",
+                                    name="Pareto front", hoverinfo="skip",
+                                    line={"dash": "dash", "color": "#888888"}))
     if device_menu and len(groups) > 1:
         figure.update_layout(updatemenus=[{
             "buttons": [{"label": label, "method": "update",
-                         "args": [{"visible": [start <= i < start + count
+                         "args": [{"visible": [start <= i < start + count or i in always
                                                for i in range(len(figure.data))]},
                                   {"title": _title(size, has_accuracy, label)}]}
                         for label, start, count in groups],
@@ -114,3 +121,15 @@ def _latency_traces(frame: pd.DataFrame, column: str, label: str, has_accuracy: 
             marker={"symbol": "x", "size": 12, "color": "#999999"},
             hovertemplate="<b>%{text}</b><br>does not run or fit on this device<extra></extra>"))
     return traces
+
+
+def pareto_front(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """The rows no other row beats on both ``x`` (smaller is better) and ``y`` (larger is
+    better), sorted by ``x``."""
+    ordered = frame.dropna(subset=[x, y]).sort_values([x, y], ascending=[True, False])
+    best, keep = float("-inf"), []
+    for index, value in ordered[y].items():
+        if value > best:
+            keep.append(index)
+            best = value
+    return ordered.loc[keep]

@@ -1,0 +1,115 @@
+"""The panels, headless: build them, set values, click, and check the state and the results
+they produced with the real workbench (default task, small settings)."""
+
+import html
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+import pytest
+
+from conftest import REPO
+from widgets import WorkbenchApp
+
+NOW = datetime.now(timezone.utc)
+
+
+@pytest.fixture
+def app(fresh_workspace):
+    return WorkbenchApp(fresh_workspace)
+
+
+def answer(wizard, **answers):
+    for key, value in answers.items():
+        wizard.answers[key].value = value
+
+
+def test_opening_on_a_workspace_with_results_shows_them(workspace, ptq_rows):
+    app = WorkbenchApp(workspace)
+    assert app.state.task.name == "default"
+    assert set(ptq_rows) <= set(app.state.results["recipe"])
+    assert len(app.explorer.figure.data) >= 1
+    assert "int8" in app.results.table.value
+    names = [trace.name for trace in app.explorer.figure.data]
+    assert "Pareto front" in names
+
+
+def test_wizard_recommends_and_runs_int8_for_the_edge_tpu(app):
+    wizard = app.wizard
+    assert wizard.run_button.disabled
+    answer(wizard, data="unlabelled", hardware="edge_tpu", priority="latency")
+    assert "representative sample" not in wizard.recommendation.value
+    assert "calibrates activation ranges" in wizard.explanations["data"].value
+    assert "Edge TPU runs only full-integer int8" in wizard.explanations["hardware"].value
+    assert "<b>int8</b>" in wizard.recommendation.value
+    assert app.state.device == "edge_tpu" and not wizard.run_button.disabled
+    wizard.run_button.click()
+    job = app.state.job.wait(600)
+    assert job.state == "finished", job.error
+    assert list(app.state.results["recipe"]) == ["int8"]
+    assert app.state.results["fits__edge_tpu"].iloc[0] == 1
+    assert app.explorer.device.value == "est_ms__edge_tpu"
+    plotted = [trace for trace in app.explorer.figure.data if trace.name == "default"]
+    assert plotted and list(plotted[0].text) == ["int8"]
+    assert app.state.message.startswith("Finished")
+
+
+def test_no_data_and_integer_hardware_recommends_nothing_runnable(app):
+    answer(app.wizard, data="none", hardware="microcontroller", priority="size")
+    assert app.wizard.run_button.disabled
+    assert "representative sample" in app.wizard.recommendation.value
+
+
+def test_technique_options_come_from_the_recipe_config(app):
+    panel = app.techniques
+    panel.recipe.value = "prune"
+    sparsity = panel.option_widgets["sparsity"]
+    assert (sparsity.value, sparsity.max) == (0.8, pytest.approx(0.99, abs=0.01))
+    assert panel.option_widgets["schedule"].options == ("polynomial", "constant")
+    panel.option_widgets["epochs"].value = 1
+    assert panel.config().epochs == 1
+
+
+def test_cancel_stops_cleanly_and_stores_nothing_partial(app):
+    panel = app.techniques
+    panel.recipe.value = "prune"
+    panel.option_widgets["epochs"].value = 5
+    job = panel.run()
+    panel.cancel_button.click()
+    job.wait(600)
+    assert job.state == "cancelled"
+    assert panel.progress.bar_style == "warning" and not panel.run_button.disabled
+    assert app.state.results.empty
+    assert "cancelled" in panel.log_area.value
+
+
+def test_a_broken_upload_shows_an_error_and_the_app_keeps_working(app):
+    panel = app.model_panel
+    panel.model_upload.value = ({"name": "broken.keras", "type": "", "size": 7,
+                                 "content": memoryview(b"garbage"), "last_modified": NOW},)
+    assert panel.load() is False
+    assert app.state.message_kind == "error" and "broken.keras" in app.state.message
+    assert "Traceback" not in app.state.message
+    assert app.state.task.name == "default"  # the loaded model stays
+    panel.model_upload.value = ({"name": "notes.txt", "type": "", "size": 2,
+                                 "content": memoryview(b"hi"), "last_modified": NOW},)
+    assert panel.load() is False and "expected a .keras file" in app.state.message
+
+
+def test_details_and_comparison(workspace, ptq_rows):
+    app = WorkbenchApp(workspace)
+    row = app.state.results.set_index("recipe").loc["int8"].copy()
+    row["recipe"] = "int8"
+    details = html.unescape(app.explorer.show(row))
+    assert "download the .tflite" in details and "workbench.make_config('int8'" in details
+    assert "FULLY_CONNECTED" in details
+    ids = list(app.state.results.set_index("recipe").loc[["int8", "float32"], "run_id"])
+    app.results.pick.value = tuple(ids)
+    assert "default / int8" in app.results.comparison.value
+
+
+def test_the_core_never_imports_the_ui():
+    code = "import sys, workbench, workbench.pipeline; print('ipywidgets' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, timeout=300)
+    assert done.stdout.strip() == "False", done.stderr

@@ -1,0 +1,44 @@
+"""The app: every panel in tabs over one ``AppState``; opening it on a workspace that holds
+results shows them at once.
+
+Example:
+    >>> app = WorkbenchApp()          # in a notebook cell, or notebooks/dashboard.ipynb  # doctest: +SKIP
+    >>> app                                                                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import ipywidgets as w
+
+from widgets.common import message_banner
+from widgets.explorer import ExplorerPanel
+from widgets.model_panel import ModelPanel
+from widgets.results_panel import ResultsPanel
+from widgets.state import AppState
+from widgets.techniques import TechniquePanel
+from widgets.wizard import WizardPanel
+
+STYLE = """<style>
+.wb-table { border-collapse: collapse; font-size: 0.85rem; }
+.wb-table th, .wb-table td { padding: 0.2rem 0.6rem; border-bottom: 1px solid #ddd; }
+.wb-message { font-weight: 600; margin: 0.4rem 0; }
+</style>"""
+
+
+class WorkbenchApp(w.VBox):
+    def __init__(self, workspace=None, model: str | None = "default"):
+        self.state = AppState(workspace)
+        self.model_panel = ModelPanel(self.state)
+        self.wizard = WizardPanel(self.state)
+        self.techniques = TechniquePanel(self.state)
+        self.explorer = ExplorerPanel(self.state)
+        self.results = ResultsPanel(self.state)
+        self.tabs = w.Tab(children=[self.wizard, self.model_panel, self.techniques,
+                                    self.explorer, self.results],
+                          titles=["Which technique?", "Model and data", "Techniques",
+                                  "Trade-offs", "Results"])
+        super().__init__([w.HTML(STYLE + "<h2>Optimization Workbench</h2>"),
+                          message_banner(self.state), self.tabs],
+                         layout=w.Layout(max_width="1240px"))
+        if model is not None and self.state.load_task(model):
+            self.model_panel.show_task()

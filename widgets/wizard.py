@@ -1,0 +1,69 @@
+"""The decision-tree wizard: four questions, a sentence of consequence for each answer, then
+the recommended recipes and a button that runs them."""
+
+from __future__ import annotations
+
+import html
+
+import ipywidgets as w
+
+from workbench.advisor import QUESTIONS, consequence, recommend
+
+
+class WizardPanel(w.VBox):
+    def __init__(self, state):
+        self.state = state
+        self.answers, self.explanations = {}, {}
+        rows = []
+        for key, (question, options) in QUESTIONS.items():
+            buttons = w.ToggleButtons(options=list(options), value=None, description="")
+            explanation = w.HTML()
+            buttons.observe(lambda change, k=key, e=explanation: self._answered(k, change, e),
+                            names="value")
+            self.answers[key], self.explanations[key] = buttons, explanation
+            rows += [w.HTML(f"<b>{html.escape(question)}</b>"), buttons, explanation]
+        self.drop = w.FloatSlider(value=1.0, min=0.0, max=10.0, step=0.5,
+                                  description="Max drop", readout_format=".1f")
+        self.drop.observe(lambda _: self._update(), names="value")
+        self.recommendation = w.HTML()
+        self.run_button = w.Button(description="Run the recommended recipes",
+                                   button_style="success", icon="play", disabled=True,
+                                   layout=w.Layout(width="auto"))
+        self.run_button.on_click(lambda _: self.run())
+        super().__init__([w.HTML("<h3>Which technique?</h3>"), *rows,
+                          w.HTML("<b>How many accuracy points may it lose?</b>"), self.drop,
+                          self.recommendation, self.run_button])
+
+    def _answered(self, key, change, explanation) -> None:
+        explanation.value = (f"<i>{html.escape(consequence(key, change['new']))}</i>"
+                             if change["new"] else "")
+        self._update()
+
+    def advice(self):
+        values = {key: buttons.value for key, buttons in self.answers.items()}
+        if None in values.values():
+            return None
+        return recommend(values["data"], values["hardware"], values["priority"], self.drop.value)
+
+    def _update(self) -> None:
+        advice = self.advice()
+        if advice is None:
+            self.recommendation.value, self.run_button.disabled = "", True
+            return
+        items = "".join(f"<li><b>{name}</b>: {html.escape(reason)}</li>"
+                        for name, reason in advice.reasons.items())
+        warnings = "".join(f"<p style='color:#b71c1c'>{html.escape(text)}</p>"
+                           for text in advice.warnings)
+        self.recommendation.value = (f"<h4>Recommended</h4><ol>{items}</ol>{warnings}"
+                                     f"<p>Judge them on: {', '.join(advice.devices)}</p>")
+        self.run_button.disabled = not advice.recipes
+        if advice.devices:
+            self.state.device = advice.devices[0]
+
+    def run(self):
+        from workbench.recipes import make_config
+
+        advice = self.advice()
+        if advice is None or not advice.recipes:
+            return None
+        return self.state.run_recipes([make_config(name) for name in advice.recipes])
