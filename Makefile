@@ -35,6 +35,7 @@ bench: setup
 	$(BIN)/python -m bench.ptq
 	$(BIN)/python -m bench.compare_tfmot
 	$(BIN)/python -m bench.devices
+	$(BIN)/python -m bench.dashboard
 
 clean:
 	rm -rf $(OUT) .workbench .pytest_cache

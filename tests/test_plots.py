@@ -57,3 +57,15 @@ def test_device_latency_marks_variants_that_do_not_fit():
     assert [b.label for b in buttons] == ["host, measured (1 thread)", "mcu, estimated"]
     with pytest.raises(ValueError, match="Received: latency='est_ms__gpu'"):
         tradeoff_figure(frame, latency="est_ms__gpu")
+
+
+def test_each_recipe_keeps_its_colour():
+    from workbench.plots import RECIPE_COLOURS
+    from workbench.recipes import RECIPES
+
+    assert set(RECIPE_COLOURS) == set(RECIPES)
+    assert len(set(RECIPE_COLOURS.values())) == len(RECIPE_COLOURS)
+    first = tradeoff_figure(_frame([0.98, 0.97, None])).data[0]
+    alone = tradeoff_figure(_frame([None, 0.97, None])).data[0]
+    assert list(first.marker.line.color) == [RECIPE_COLOURS["float32"], RECIPE_COLOURS["int8"]]
+    assert list(alone.marker.line.color) == [RECIPE_COLOURS["int8"]]

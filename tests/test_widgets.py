@@ -10,6 +10,7 @@ import pytest
 
 from conftest import REPO
 from widgets import WorkbenchApp
+from workbench.tflite_inspect import inspect_tflite
 
 NOW = datetime.now(timezone.utc)
 
@@ -30,6 +31,8 @@ def test_opening_on_a_workspace_with_results_shows_them(workspace, ptq_rows):
     assert set(ptq_rows) <= set(app.state.results["recipe"])
     assert len(app.explorer.figure.data) >= 1
     assert "int8" in app.results.table.value
+    layers = app.model_panel.layers.value
+    assert "<th>macs</th>" in layers and "294912" in layers  # down_conv: 8x8 -> 4x4x32, 3x3x32
     names = [trace.name for trace in app.explorer.figure.data]
     assert "Pareto front" in names
 
@@ -37,7 +40,12 @@ def test_opening_on_a_workspace_with_results_shows_them(workspace, ptq_rows):
 def test_wizard_recommends_and_runs_int8_for_the_edge_tpu(app):
     wizard = app.wizard
     assert wizard.run_button.disabled
-    answer(wizard, data="unlabelled", hardware="edge_tpu", priority="latency")
+    shown = [step.layout.display != "none" for step in wizard.steps]
+    assert shown == [True, False, False, False]  # one question at a time
+    answer(wizard, data="unlabelled")
+    assert [step.layout.display != "none" for step in wizard.steps] == [True, True, False, False]
+    answer(wizard, hardware="edge_tpu", priority="latency")
+    assert all(step.layout.display != "none" for step in wizard.steps)
     assert "representative sample" not in wizard.recommendation.value
     assert "calibrates activation ranges" in wizard.explanations["data"].value
     assert "Edge TPU runs only full-integer int8" in wizard.explanations["hardware"].value
@@ -103,6 +111,10 @@ def test_details_and_comparison(workspace, ptq_rows):
     details = html.unescape(app.explorer.show(row))
     assert "download the .tflite" in details and "workbench.make_config('int8'" in details
     assert "FULLY_CONNECTED" in details
+    (histogram,) = app.explorer.histogram.data
+    assert histogram.x.min() >= -128 and histogram.x.max() <= 127  # int8 codes
+    kernels = inspect_tflite(row["tflite_path"]).weight_tensors()
+    assert len(histogram.x) == sum(kernel.data.size for kernel in kernels)
     ids = list(app.state.results.set_index("recipe").loc[["int8", "float32"], "run_id"])
     app.results.pick.value = tuple(ids)
     assert "default / int8" in app.results.comparison.value

@@ -23,13 +23,15 @@ class ExplorerPanel(w.VBox):
         self.size = w.Dropdown(options={"file size": "size_bytes", "gzip size": "gzip_bytes"},
                                value="size_bytes", description="Size")
         self.details = w.HTML("<p>Click a point for its details.</p>")
+        self.histogram = go.FigureWidget(layout={"height": 260, "template": "plotly_white",
+                                                 "margin": {"t": 40, "b": 30}})
         self.device.observe(lambda _: self._device_chosen(), names="value")
         self.size.observe(lambda _: self.redraw(), names="value")
         state.observe(lambda _: self.refresh_choices(), names="results")
         state.observe(lambda _: self._follow_state_device(), names="device")
         self.refresh_choices()
         super().__init__([w.HTML("<h3>Trade-offs</h3>"), w.HBox([self.device, self.size]),
-                          self.figure, self.details])
+                          self.figure, self.details, self.histogram])
 
     def refresh_choices(self) -> None:
         choices = latency_choices(self.state.results)
@@ -82,6 +84,7 @@ class ExplorerPanel(w.VBox):
         from workbench.devices import analyze_tflite
 
         data = Path(row["tflite_path"]).read_bytes()
+        self._show_weights(data, row["recipe"])
         ops = analyze_tflite(data).frame()[["name", "op_class", "dtype", "macs", "weight_bytes"]]
         config = json.loads(row["config"] or "{}")
         code = (f"import workbench\ntask = workbench.prepare_task({row['model']!r})\n"
@@ -98,6 +101,25 @@ class ExplorerPanel(w.VBox):
             f"<p>Reproduce it:</p><pre>{html.escape(code)}</pre>"
             f"<details><summary>Ops</summary>{frame_html(ops)}</details>")
         return self.details.value
+
+    def _show_weights(self, tflite: bytes, recipe: str) -> None:
+        """Histogram of every kernel value as stored in the .tflite (int8 codes for int8)."""
+        import numpy as np
+        import plotly.graph_objects as go
+
+        from workbench.plots import recipe_colour
+        from workbench.tflite_inspect import inspect_tflite
+
+        kernels = [t.data.ravel() for t in inspect_tflite(tflite).weight_tensors()
+                   if t.data is not None and t.data.dtype.kind in "fiu"]
+        values = np.concatenate(kernels).astype("float32") if kernels else np.zeros(0)
+        if values.size > 200_000:
+            values = np.random.default_rng(0).choice(values, 200_000, replace=False)
+        with self.histogram.batch_update():
+            self.histogram.data = ()
+            self.histogram.add_trace(go.Histogram(x=values, nbinsx=120,
+                                                  marker={"color": recipe_colour(recipe)}))
+            self.histogram.layout.title = f"kernel values as stored ({recipe})"
 
 
 def _figure(value) -> str:

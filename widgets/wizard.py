@@ -14,14 +14,15 @@ class WizardPanel(w.VBox):
     def __init__(self, state):
         self.state = state
         self.answers, self.explanations = {}, {}
-        rows = []
+        self.steps = []
         for key, (question, options) in QUESTIONS.items():
             buttons = w.ToggleButtons(options=list(options), value=None, description="")
             explanation = w.HTML()
             buttons.observe(lambda change, k=key, e=explanation: self._answered(k, change, e),
                             names="value")
             self.answers[key], self.explanations[key] = buttons, explanation
-            rows += [w.HTML(f"<b>{html.escape(question)}</b>"), buttons, explanation]
+            self.steps.append(w.VBox([w.HTML(f"<b>{html.escape(question)}</b>"), buttons,
+                                      explanation]))
         self.drop = w.FloatSlider(value=1.0, min=0.0, max=10.0, step=0.5,
                                   description="Max drop", readout_format=".1f")
         self.drop.observe(lambda _: self._update(), names="value")
@@ -30,14 +31,22 @@ class WizardPanel(w.VBox):
                                    button_style="success", icon="play", disabled=True,
                                    layout=w.Layout(width="auto"))
         self.run_button.on_click(lambda _: self.run())
-        super().__init__([w.HTML("<h3>Which technique?</h3>"), *rows,
-                          w.HTML("<b>How many accuracy points may it lose?</b>"), self.drop,
-                          self.recommendation, self.run_button])
+        self.steps.append(w.VBox([w.HTML("<b>How many accuracy points may it lose?</b>"),
+                                  self.drop, self.recommendation, self.run_button]))
+        super().__init__([w.HTML("<h3>Which technique?</h3>"), *self.steps])
+        self._reveal()
 
     def _answered(self, key, change, explanation) -> None:
         explanation.value = (f"<i>{html.escape(consequence(key, change['new']))}</i>"
                              if change["new"] else "")
+        self._reveal()
         self._update()
+
+    def _reveal(self) -> None:
+        """One step at a time: a question shows once every question before it is answered."""
+        answered = [buttons.value is not None for buttons in self.answers.values()]
+        for index, step in enumerate(self.steps):
+            step.layout.display = None if all(answered[:index]) else "none"
 
     def advice(self):
         values = {key: buttons.value for key, buttons in self.answers.items()}

@@ -10,8 +10,21 @@ from __future__ import annotations
 import pandas as pd
 
 SIZE_AXES = {"size_bytes": "size (KB)", "gzip_bytes": "gzip size (KB)"}
+# One colour per recipe, the same in every chart (marker outline and label): quantization in
+# blues and greens, pruning and clustering in oranges and purples, QAT in reds.
+RECIPE_COLOURS = {
+    "float32": "#7f7f7f", "float16": "#9ecae1", "dynamic_range": "#3182bd",
+    "int8": "#31a354", "int16x8": "#17becf", "prune": "#fd8d3c", "prune_2x4": "#e6550d",
+    "cluster": "#9467bd", "prune_cluster": "#8c564b", "qat": "#d62728",
+    "prune_qat": "#e377c2", "cluster_qat": "#c51b8a", "prune_cluster_qat": "#7a0177",
+}
 MEASURED_LATENCY = "latency_ms"
 ESTIMATE_PREFIX = "est_ms__"
+
+
+def recipe_colour(recipe: str) -> str:
+    """The recipe's colour in every chart (dark grey for a recipe without one)."""
+    return RECIPE_COLOURS.get(recipe, "#333333")
 
 
 def latency_choices(results: pd.DataFrame) -> dict[str, str]:
@@ -101,10 +114,11 @@ def _latency_traces(frame: pd.DataFrame, column: str, label: str, has_accuracy: 
         traces.append(go.Scatter(
             x=rows["size_kb"], y=y, mode="markers+text", name=str(model),
             text=rows["recipe"], textposition="top center",
+            textfont={"color": [recipe_colour(r) for r in rows["recipe"]]},
             marker={"size": 12 + 28 * rows[column] / biggest, "color": rows[column],
                     "colorscale": "Viridis", "showscale": True,
-                    "colorbar": {"title": "latency (ms)"}, "line": {"width": 1},
-                    "opacity": 0.8},
+                    "colorbar": {"title": "latency (ms)"}, "opacity": 0.85,
+                    "line": {"width": 3, "color": [recipe_colour(r) for r in rows["recipe"]]}},
             customdata=rows[["recipe", column, "gzip_bytes", "agreement"]].to_numpy(),
             hovertemplate=(
                 "<b>%{customdata[0]}</b><br>size %{x:.1f} KB<br>" + y_title + " %{y:.4g}<br>"
