@@ -45,6 +45,16 @@ def write_results(name: str, payload: dict) -> Path:
     return path
 
 
+def show_and_write(name: str, rows: list[dict], payload: dict, digits: int = 4) -> Path:
+    """Print ``rows`` as a table, then write ``payload`` to ``bench/results/<name>.json``."""
+    import pandas as pd
+
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.{digits}g}"))
+    path = write_results(name, payload)
+    print(f"\nwrote {path}")
+    return path
+
+
 def epoch_seconds(keras_module):
     """A callback (for Keras 3 or tf_keras) whose ``seconds`` lists each epoch's wall time."""
 

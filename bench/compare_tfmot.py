@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench.common import (  # noqa: E402
     REPO, alternating_epoch_times, epoch_seconds, gzip_size, kernel_stats, median_ratio,
-    write_results,
+    show_and_write,
 )
 
 TFMOT_ENV = REPO / "bench" / ".venv-tfmot"
@@ -219,7 +219,6 @@ def table(ours: dict, theirs: dict) -> list[dict]:
 
 def main() -> None:
     import numpy as np
-    import pandas as pd
 
     from workbench.pipeline import prepare_task
 
@@ -239,10 +238,8 @@ def main() -> None:
         theirs["qat"].update(int8_tflite_stats((folder / "tfmot_qat.tflite").read_bytes(),
                                                task.dataset))
     rows = table(ours, theirs)
-    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    path = write_results("compare_tfmot", {"settings": settings, "workbench": ours,
+    show_and_write("compare_tfmot", rows, {"settings": settings, "workbench": ours,
                                            "tfmot": theirs, "table": rows})
-    print(f"\nwrote {path}")
 
 
 if __name__ == "__main__":

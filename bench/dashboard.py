@@ -19,14 +19,12 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench.common import write_results  # noqa: E402
+from bench.common import show_and_write  # noqa: E402
 
 ROUNDS = 5
 
 
 def main() -> None:
-    import pandas as pd
-
     import workbench
     from widgets import WorkbenchApp
     from workbench.pipeline import prepare_task
@@ -53,10 +51,8 @@ def main() -> None:
              "worst": max(first), "goal": 5.0},
             {"measure": "cached result to redrawn plot (s)", "median": statistics.median(cached),
              "worst": max(cached), "goal": 0.3}]
-    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    path = write_results("dashboard", {"rounds": ROUNDS, "table": rows,
-                                       "first_render_s": first, "cached_update_s": cached})
-    print(f"\nwrote {path}")
+    show_and_write("dashboard", rows, {"rounds": ROUNDS, "table": rows,
+                                       "first_render_s": first, "cached_update_s": cached}, 3)
 
 
 if __name__ == "__main__":
