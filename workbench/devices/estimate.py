@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from workbench.devices.graph import GraphCost, OpCost, _elements, analyze_tflite
+from workbench.devices.graph import GraphCost, OpCost, analyze_tflite, element_count
 from workbench.devices.profiles import DeviceProfile, load_profile
 from workbench.tflite_inspect import TFLiteModelInfo, inspect_tflite
 
@@ -146,11 +146,11 @@ def op_time_us(profile: DeviceProfile, op: OpCost, info: TFLiteModelInfo) -> flo
         return profile.op_overhead_us
     compute = op.macs / (profile.rate(op.dtype, op.op_class) * 1e3)
     if profile.gemm_half_depth and op.op_class in ("conv", "fully_connected") and op.macs:
-        depth = op.macs / _elements(op.output_shape)
+        depth = op.macs / element_count(op.output_shape)
         compute *= (depth + profile.gemm_half_depth) / depth
     compute /= _sparse_speedup(profile, op, info)
     if op.dtype == "dynamic_range" and profile.dynamic_quantize_g_elements_s:
-        inputs = op.activation_bytes / 4 - _elements(op.output_shape)  # float32 elements
+        inputs = op.activation_bytes / 4 - element_count(op.output_shape)  # float32 elements
         compute += inputs / (profile.dynamic_quantize_g_elements_s * 1e3)
     memory = (op.weight_bytes + op.activation_bytes) / (profile.memory_bandwidth_gb_s * 1e3)
     return max(compute, memory) + profile.op_overhead_us

@@ -104,7 +104,7 @@ def _op_cost(info: TFLiteModelInfo, op) -> OpCost:
     output = outputs[0] if outputs else None
     op_class = CLASS_OF_OP.get(op.name, "unknown")
     if op_class == "elementwise" and len(inputs) > 1 and output is not None and any(
-            _elements(t.shape) != _elements(output.shape) for t in inputs):
+            element_count(t.shape) != element_count(output.shape) for t in inputs):
         op_class = "broadcast"  # e.g. a per-channel scale: kernels index each operand
     return OpCost(
         index=op.index, name=op.name, op_class=op_class,
@@ -131,7 +131,7 @@ def _compute_dtype(name, activations, constants, outputs) -> str:
     return "float16" if all(d == "float16" for d in data) else "float32"
 
 
-def _elements(shape) -> int:
+def element_count(shape) -> int:
     return int(np.prod(shape)) if shape else 1
 
 
@@ -139,21 +139,21 @@ def _macs(op, inputs, output) -> int:
     """Multiply-accumulates of conv-like ops; one per output (pooling: per window) element."""
     if output is None:
         return 0
-    out = _elements(output.shape)
+    out = element_count(output.shape)
     weights = inputs[1] if len(inputs) > 1 else None
     if op.name in ("CONV_2D", "CONV_3D") and weights is not None:
-        return out * _elements(weights.shape[1:])  # kernel (out, kh, kw, in)
+        return out * element_count(weights.shape[1:])  # kernel (out, kh, kw, in)
     if op.name == "DEPTHWISE_CONV_2D" and weights is not None:
-        return out * _elements(weights.shape[1:3])  # kernel (1, kh, kw, channels)
+        return out * element_count(weights.shape[1:3])  # kernel (1, kh, kw, channels)
     if op.name == "TRANSPOSE_CONV" and len(inputs) > 2:
         kernel, source = inputs[1], inputs[2]  # inputs: output shape, kernel, activations
-        return _elements(source.shape) * _elements(kernel.shape[:3])
+        return element_count(source.shape) * element_count(kernel.shape[:3])
     if op.name in ("FULLY_CONNECTED", "BATCH_MATMUL") and weights is not None:
         return out * int(inputs[0].shape[-1]) if inputs[0].shape else out
     if op.filter_size is not None:
         return out * op.filter_size[0] * op.filter_size[1]
     if op.name in OP_CLASSES["pool"]:
-        return _elements(inputs[0].shape)
+        return element_count(inputs[0].shape)
     if op.name in OP_CLASSES["data_movement"]:
         return 0
     return out
