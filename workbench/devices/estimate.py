@@ -44,10 +44,11 @@ def estimate_tflite(tflite, device: str | DeviceProfile, workspace=None) -> Esti
 
 
 def estimate_tflite_info(info: TFLiteModelInfo, model_bytes: int, device: str | DeviceProfile,
-                         workspace=None) -> Estimate:
-    """``estimate_tflite`` for an already parsed model of ``model_bytes`` bytes."""
+                         workspace=None, graph: GraphCost | None = None) -> Estimate:
+    """``estimate_tflite`` for an already parsed model of ``model_bytes`` bytes (and, when
+    estimating it on several devices, its ``analyze_tflite`` graph computed once)."""
     profile = device if isinstance(device, DeviceProfile) else load_profile(device, workspace)
-    graph = analyze_tflite(info)
+    graph = graph or analyze_tflite(info)
     fallback = load_profile(profile.fallback, workspace) if profile.fallback else None
     placement = _place(profile, graph)
     estimate = Estimate(profile.name, None, 0, model_bytes, False, 0.0,
@@ -188,9 +189,10 @@ def _notes(profile, estimate, graph, unknown) -> list[str]:
 def device_columns(tflite, devices, workspace=None) -> dict:
     """``est_ms__<d>``, ``fits__<d>``, ``accel_fraction__<d>`` for each device ``d``."""
     info = inspect_tflite(tflite)
+    graph = analyze_tflite(info)
     columns = {}
     for device in devices:
-        estimate = estimate_tflite_info(info, len(tflite), device, workspace)
+        estimate = estimate_tflite_info(info, len(tflite), device, workspace, graph)
         columns[f"est_ms__{device}"] = estimate.latency_ms
         columns[f"fits__{device}"] = int(estimate.fits)
         columns[f"accel_fraction__{device}"] = estimate.accel_fraction

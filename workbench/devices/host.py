@@ -61,7 +61,6 @@ def _chain(op_class: str, length: int):
 
 def _time_ms(tflite: bytes) -> float:
     from workbench.measure import measure_latency
-
     from workbench.tflite_inspect import inspect_tflite
 
     info = inspect_tflite(tflite)
