@@ -2,8 +2,8 @@
 results shows them at once.
 
 Example:
-    >>> app = WorkbenchApp()          # in a notebook cell, or notebooks/dashboard.ipynb  # doctest: +SKIP
-    >>> app                                                                            # doctest: +SKIP
+    >>> app = WorkbenchApp()      # a notebook cell; notebooks/dashboard.ipynb   # doctest: +SKIP
+    >>> app                       # shows the app                              # doctest: +SKIP
 """
 
 from __future__ import annotations
