@@ -2,7 +2,7 @@
 #   make run   set up (virtual environment + install), then start the Voila dashboard on the
 #              built-in default (prints its local address)
 #   make test  set up, then run every test
-# Also: make report (the command-line sweep and its HTML report), make bench.
+# Also: make report (the command-line sweep and its HTML report), make bench, make doctor.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -11,7 +11,7 @@ OUT ?= results
 PORT ?= 8866
 export WORKBENCH_WORKSPACE ?= $(CURDIR)/.workbench
 
-.PHONY: setup run report test bench clean
+.PHONY: setup run report test bench doctor clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,9 @@ report: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+doctor: setup
+	$(BIN)/python -m workbench doctor --tests
 
 bench: setup
 	$(BIN)/python -m bench.ptq

@@ -3,7 +3,6 @@
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
+from workbench.doctor import chromium_path
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = chromium_path() or "/usr/bin/chromium"
 VOILA = Path(sys.executable).with_name("voila")
 # Offline, the widget manager's Font Awesome stylesheet (button icons) cannot come from its CDN.
 OFFLINE_CDN = "cdn.jsdelivr.net/npm/@fortawesome"
@@ -77,7 +77,7 @@ def test_dashboard_end_to_end(dashboard, tmp_path):
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("requestfailed", lambda r: failed.append(r.url))
         page.goto(dashboard, timeout=WAIT_MS)
-        page.get_by_text("Loaded 'default'.").wait_for(timeout=WAIT_MS)
+        page.get_by_text("Loaded 'default'.").first.wait_for(timeout=WAIT_MS)
 
         for answer in ("unlabelled", "edge_tpu", "latency"):
             page.get_by_role("button", name=answer, exact=True).click()

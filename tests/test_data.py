@@ -70,7 +70,7 @@ def test_npz_missing_or_unreadable(tmp_path):
         load_npz(tmp_path / "nothing.npz")
     junk = tmp_path / "junk.npz"
     junk.write_text("not an archive")
-    with pytest.raises(DataError, match="not a readable .npz"):
+    with pytest.raises(DataError, match="is not an .npz archive: it starts with"):
         load_npz(junk)
 
 

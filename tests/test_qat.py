@@ -1,4 +1,9 @@
-"""Quantization-aware training on the default model, exported to a true int8 .tflite."""
+"""Quantization-aware training on the default model, exported to a true int8 .tflite.
+
+Bounds on trained accuracy leave room for the spread between seeds and CPUs, measured by
+``python -m bench.training_spread`` (bench/results/training_spread.json): e.g. prune_qat's drop
+ranged 0.4-1.8 points over 4 seeds with oneDNN on and off, so its bound is 3 points.
+"""
 
 import keras
 import numpy as np
@@ -23,8 +28,8 @@ def test_qat_exports_a_fully_int8_model(qat_row, ptq_rows):
     runner = interpreter(open(qat_row["tflite_path"], "rb").read())
     assert runner.get_input_details()[0]["dtype"] == np.int8
     assert runner.get_output_details()[0]["dtype"] == np.int8
-    assert 100 * abs(qat_row["float_accuracy"] - qat_row["accuracy"]) <= 0.5
-    assert qat_row["accuracy"] >= ptq_rows["int8"]["accuracy"]
+    assert 100 * abs(qat_row["float_accuracy"] - qat_row["accuracy"]) <= 1.5
+    assert qat_row["accuracy"] >= ptq_rows["int8"]["accuracy"] - 0.01  # measured: -0.2..+0.2
     assert "applied to 10 layer(s)" in qat_row["notes"]
 
 
@@ -91,7 +96,7 @@ def test_collaborative_qat_keeps_what_came_before_in_the_int8_tflite(collaborati
     assert both["weight_sparsity"] >= 0.79 and both["max_unique_weights"] <= 16
     for name, row in collaborative_rows.items():
         assert row["int8_ops_fraction"] == 1.0, name
-        assert 100 * (row["float_accuracy"] - row["accuracy"]) <= 1.5, name
+        assert 100 * (row["float_accuracy"] - row["accuracy"]) <= 3.0, name
 
 
 def test_preserving_quantize_model_keeps_zeros_through_training(default_task):
@@ -106,15 +111,22 @@ def test_preserving_quantize_model_keeps_zeros_through_training(default_task):
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_weights(default_task):
-    from workbench.data import Dataset
+    """A NaN put into the logits' bias after epoch 1 makes epoch 2's loss NaN on every machine
+    (in a QAT model the next fake-quantization would clamp it, so a plain model is used)."""
     from workbench.finetune import fine_tune
 
-    data = default_task.dataset
-    exploding = Dataset("exploding", data.x_train * 3e38, data.y_train, data.x_test, data.y_test)
-    model = quantize_model(default_task.model)
-    before = [w.copy() for w in model.get_weights()]
-    with pytest.raises(WorkbenchError, match=r"diverged: epoch 1 ended with a nan loss.*weights "
-                                             r"of before training.*Lower learning_rate"):
-        fine_tune(model, exploding, 2, 1e-3, progress=False, description="quantization-aware training")
-    for kept, original in zip(model.get_weights(), before):
-        np.testing.assert_array_equal(kept, original)
+    class PoisonSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                self.after_first = [w.copy() for w in self.model.get_weights()]
+                bias = self.model.get_layer("logits").bias
+                bias.assign(np.full(bias.shape, np.nan, bias.dtype))
+
+    model = keras.models.clone_model(default_task.model)
+    model.set_weights(default_task.model.get_weights())
+    poison = PoisonSecondEpoch()
+    with pytest.raises(WorkbenchError, match=r"diverged: epoch 2 ended with a nan loss.*weights "
+                                             r"of epoch 1.*Lower learning_rate"):
+        fine_tune(model, default_task.dataset, 3, 1e-4, [poison], progress=False)
+    for kept, good in zip(model.get_weights(), poison.after_first):
+        np.testing.assert_array_equal(kept, good)

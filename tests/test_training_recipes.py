@@ -1,4 +1,8 @@
-"""The training recipes end to end on the default model: fine-tune, strip, export, measure."""
+"""The training recipes end to end on the default model: fine-tune, strip, export, measure.
+
+Accuracy bounds leave room for the spread between seeds and CPUs measured by
+``python -m bench.training_spread``: prune's drop ranged 0.4-2.0 points, so bounds are 3.
+"""
 
 import pytest
 
@@ -11,6 +15,7 @@ from workbench.recipes import make_config
 from workbench.zoo import APPLICATIONS
 
 TRAINING_RECIPES = ("prune", "prune_2x4", "cluster", "prune_cluster")
+MAX_DROP_POINTS = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +33,7 @@ def _points(row) -> float:
 def test_prune_reaches_sparsity_keeps_accuracy_and_compresses(training_rows, ptq_rows):
     row = training_rows["prune"]
     assert row["weight_sparsity"] >= 0.79
-    assert _points(row) <= 1.5
+    assert _points(row) <= MAX_DROP_POINTS
     assert row["gzip_bytes"] <= 0.40 * ptq_rows["float32"]["gzip_bytes"]
     assert row["size_bytes"] == ptq_rows["float32"]["size_bytes"]  # zeros do not shrink the file
 
@@ -39,7 +44,7 @@ def test_prune_2x4_passes_the_checker_on_every_pruned_tensor(training_rows):
     # the stem convolution has a single input channel, so it was left dense (and reported)
     pruned = judged[judged["shape"].map(lambda shape: shape[-1] % 4 == 0)]
     assert len(pruned) == 4 and pruned["satisfies"].all()
-    assert _points(training_rows["prune_2x4"]) <= 1.5
+    assert _points(training_rows["prune_2x4"]) <= MAX_DROP_POINTS
     notes = training_rows["prune_2x4"]["notes"]  # the skipped layers reach the results table
     assert "skipped stem_conv.kernel: its input-channel dimension (1) is not a multiple" in notes
     assert "skipped block_dw.kernel: depthwise kernels" in notes
@@ -47,7 +52,7 @@ def test_prune_2x4_passes_the_checker_on_every_pruned_tensor(training_rows):
 
 def test_cluster_shares_sixteen_values(training_rows, ptq_rows):
     row = training_rows["cluster"]
-    assert row["max_unique_weights"] <= 16 and _points(row) <= 1.5
+    assert row["max_unique_weights"] <= 16 and _points(row) <= MAX_DROP_POINTS
     assert ptq_rows["float32"]["max_unique_weights"] > 1000
     assert row["gzip_bytes"] < 0.5 * ptq_rows["float32"]["gzip_bytes"]
 

@@ -91,17 +91,18 @@ def test_cancel_stops_cleanly_and_stores_nothing_partial(app):
     assert "cancelled" in panel.log_area.value
 
 
-def test_a_broken_upload_shows_an_error_and_the_app_keeps_working(app):
+def test_a_broken_upload_shows_an_error_in_its_panel_and_the_app_keeps_working(app):
     panel = app.model_panel
     panel.model_upload.value = ({"name": "broken.keras", "type": "", "size": 7,
                                  "content": memoryview(b"garbage"), "last_modified": NOW},)
-    assert panel.load() is False
-    assert app.state.message_kind == "error" and "broken.keras" in app.state.message
-    assert "Traceback" not in app.state.message
+    assert panel.load() is None
+    assert "wb-error" in panel.status.value and "broken.keras" in panel.status.text
+    assert str(app.state.workspace) not in panel.status.text  # the upload, not the server path
+    assert "Traceback" not in panel.status.text
     assert app.state.task.name == "default"  # the loaded model stays
     panel.model_upload.value = ({"name": "notes.txt", "type": "", "size": 2,
                                  "content": memoryview(b"hi"), "last_modified": NOW},)
-    assert panel.load() is False and "expected a .keras file" in app.state.message
+    assert panel.load() is None and "expected a .keras file" in panel.status.text
 
 
 def test_details_and_comparison(workspace, ptq_rows):
@@ -125,3 +126,58 @@ def test_the_core_never_imports_the_ui():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=REPO, timeout=300)
     assert done.stdout.strip() == "False", done.stderr
+
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def page_texts(widget) -> list[str]:
+    """Every string the app puts on the page: HTML values, labels, plot names and texts."""
+    import ipywidgets as w
+
+    found = []
+    if isinstance(widget, (w.HTML, w.Label, w.HTMLMath)):
+        found.append(widget.value)
+    if hasattr(widget, "data") and hasattr(widget, "layout") and hasattr(widget, "to_dict"):
+        found.append(str(widget.to_dict()))  # a plotly FigureWidget: traces and layout
+    for child in getattr(widget, "children", ()):
+        found += page_texts(child)
+    return found
+
+
+def _upload_model(panel, name: str, model, folder) -> None:
+    model.save(folder / "upload.keras")
+    content = (folder / "upload.keras").read_bytes()
+    panel.model_upload.value = ({"name": name, "type": "", "size": len(content),
+                                 "content": memoryview(content), "last_modified": NOW},)
+
+
+def test_names_from_users_and_files_are_escaped_everywhere(fresh_workspace, tmp_path):
+    import keras
+
+    from workbench.report import write_report
+
+    app = WorkbenchApp(fresh_workspace)
+    inputs = keras.Input((8, 8, 1))
+    hostile_layer = keras.layers.Flatten(name="<b onmouseover=alert(2)>flat")(inputs)
+    _upload_model(app.model_panel, "layers.keras",
+                  keras.Model(inputs, keras.layers.Dense(10)(hostile_layer)), tmp_path)
+    assert app.model_panel.load() is True
+    assert "&lt;b onmouseover=alert(2)&gt;flat" in app.model_panel.layers.value
+    app.techniques.recipe.value = "float32"
+    app.techniques.run().wait(600)  # refused before any work, the layer named, escaped
+    assert "cannot be converted" in app.state.message and "<b onmouseover" in app.state.message
+
+    plain = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
+    _upload_model(app.model_panel, f"{HOSTILE}.keras", plain, tmp_path)
+    assert app.model_panel.load() is True and app.state.task.name == HOSTILE
+    job = app.techniques.run().wait(600)
+    assert job.state == "finished" and not job.result.failures, (job.error, job.result)
+    row = app.state.results.iloc[0]
+    app.explorer.show(row)
+    app.results.pick.value = (row["run_id"],)
+    shown = "\n".join(page_texts(app))
+    assert HOSTILE not in shown and "<b onmouseover" not in shown
+    assert html.escape(HOSTILE) in shown  # the name is there, as text
+    report = write_report(app.state.results, tmp_path / "report.html").read_text()
+    assert HOSTILE not in report and html.escape(HOSTILE) in report

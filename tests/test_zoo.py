@@ -70,3 +70,24 @@ def test_training_is_deterministic():
     second = zoo.train_default_model(task, epochs=1, progress=False)
     for a, b in zip(first.get_weights(), second.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_damaged_cached_default_model_is_rebuilt(fresh_workspace, monkeypatch):
+    """The cache is only a cache: a truncated file is trained again (one epoch here, for time)
+    and replaced by a loadable one."""
+    import keras
+
+    from workbench.data import load_digits_task
+
+    cached = fresh_workspace / "models" / f"default-v{zoo.DEFAULT_MODEL_VERSION}.keras"
+    cached.write_bytes(cached.read_bytes()[:4000])
+    trained = []
+    quick = zoo.train_default_model
+    monkeypatch.setattr(zoo, "train_default_model", lambda data, progress=True: trained.append(
+        1) or quick(load_digits_task(), epochs=1, progress=False))
+    rebuilt = zoo.default_model(fresh_workspace, progress=False)
+    assert trained == [1] and rebuilt.name == "digits_cnn"
+    reloaded = keras.saving.load_model(cached)  # the cache now holds a whole model
+    for a, b in zip(reloaded.get_weights(), rebuilt.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not list(cached.parent.glob("*.partial.keras"))

@@ -40,5 +40,8 @@ class WorkbenchApp(w.VBox):
         super().__init__([w.HTML(STYLE + "<h2>Optimization Workbench</h2>"),
                           message_banner(self.state), self.tabs],
                          layout=w.Layout(max_width="1240px"))
-        if model is not None and self.state.load_task(model):
-            self.model_panel.show_task()
+        if model is not None:
+            if self.model_panel.load(model) is None:  # the panel shows why; say it at the top too
+                self.state.say(self.model_panel.status.text, "error")
+        if self.state.store_error:  # stays in view: nothing can be stored until it is fixed
+            self.state.say(self.state.store_error, "error")

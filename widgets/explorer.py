@@ -4,12 +4,11 @@ the Pareto front, and the details of a clicked point (config, per-op table, down
 from __future__ import annotations
 
 import base64
-import html
 import json
 
 import ipywidgets as w
 
-from widgets.common import frame_html
+from widgets.common import PanelStatus, escape, frame_html, guarded
 from workbench.plots import MEASURED_LATENCY, latency_choices, tradeoff_figure
 
 
@@ -25,13 +24,18 @@ class ExplorerPanel(w.VBox):
         self.details = w.HTML("<p>Click a point for its details.</p>")
         self.histogram = go.FigureWidget(layout={"height": 260, "template": "plotly_white",
                                                  "margin": {"t": 40, "b": 30}})
+        self.status = PanelStatus()
+        for name in ("refresh_choices", "redraw", "_device_chosen", "_follow_state_device",
+                     "_clicked", "show"):
+            setattr(self, name, guarded(self.status, "Drawing the trade-offs")(
+                getattr(self, name)))
         self.device.observe(lambda _: self._device_chosen(), names="value")
         self.size.observe(lambda _: self.redraw(), names="value")
         state.observe(lambda _: self.refresh_choices(), names="results")
         state.observe(lambda _: self._follow_state_device(), names="device")
         self.refresh_choices()
         super().__init__([w.HTML("<h3>Trade-offs</h3>"), w.HBox([self.device, self.size]),
-                          self.figure, self.details, self.histogram])
+                          self.status, self.figure, self.details, self.histogram])
 
     def refresh_choices(self) -> None:
         choices = latency_choices(self.state.results)
@@ -79,26 +83,25 @@ class ExplorerPanel(w.VBox):
 
     def show(self, row) -> str:
         """Render the details of one result row; returns the HTML (also shown)."""
-        from pathlib import Path
-
         from workbench.devices import analyze_tflite
 
-        data = Path(row["tflite_path"]).read_bytes()
+        self.status.clear()
+        data = self.state.require_store().read_tflite(row["run_id"])
         self._show_weights(data, row["recipe"])
         ops = analyze_tflite(data).frame()[["name", "op_class", "dtype", "macs", "weight_bytes"]]
         config = json.loads(row["config"] or "{}")
         code = (f"import workbench\ntask = workbench.prepare_task({row['model']!r})\n"
                 f"config = workbench.make_config({row['recipe']!r}, {config!r})\n"
                 "row = workbench.run(task, config)")
-        link = (f'<a download="{html.escape(row["model"])}-{row["recipe"]}.tflite" '
+        link = (f'<a download="{escape(row["model"])}-{escape(row["recipe"])}.tflite" '
                 f'href="data:application/octet-stream;base64,{base64.b64encode(data).decode()}">'
                 f"download the .tflite ({len(data):,} bytes)</a>")
         self.details.value = (
-            f"<h4>{html.escape(row['model'])}: {html.escape(row['recipe'])}</h4>"
+            f"<h4>{escape(row['model'])}: {escape(row['recipe'])}</h4>"
             f"<p>accuracy {_figure(row['accuracy'])}, size {row['size_bytes']:,} B, host latency "
             f"{row['latency_ms']:.4g} ms. {link}</p>"
-            f"<pre>{html.escape(json.dumps(config, indent=1))}</pre>"
-            f"<p>Reproduce it:</p><pre>{html.escape(code)}</pre>"
+            f"<pre>{escape(json.dumps(config, indent=1))}</pre>"
+            f"<p>Reproduce it:</p><pre>{escape(code)}</pre>"
             f"<details><summary>Ops</summary>{frame_html(ops)}</details>")
         return self.details.value
 
@@ -119,7 +122,7 @@ class ExplorerPanel(w.VBox):
             self.histogram.data = ()
             self.histogram.add_trace(go.Histogram(x=values, nbinsx=120,
                                                   marker={"color": recipe_colour(recipe)}))
-            self.histogram.layout.title = f"kernel values as stored ({recipe})"
+            self.histogram.layout.title = f"kernel values as stored ({escape(recipe)})"
 
 
 def _figure(value) -> str:

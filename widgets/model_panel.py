@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import ipywidgets as w
 
-from widgets.common import frame_html
-from workbench.errors import WorkbenchError
+from widgets.common import PanelStatus, escape, frame_html, guarded
 
 
 class ModelPanel(w.VBox):
@@ -17,10 +16,12 @@ class ModelPanel(w.VBox):
         self.model_upload = w.FileUpload(accept=".keras", multiple=False,
                                          description="Upload .keras")
         self.data_upload = w.FileUpload(accept=".npz", multiple=False, description="Upload .npz")
-        self.load_button = w.Button(description="Load", button_style="primary", icon="upload")
-        self.status = w.HTML()
+        self.load_button = w.Button(description="Load", button_style="primary")
+        self.status = PanelStatus()
+        self.summary = w.HTML()
         self.layers = w.HTML()
         self.load_button.on_click(lambda _: self.load())
+        self.load = guarded(self.status, "Loading the model")(self.load)
         super().__init__([
             w.HTML("<h3>Model and data</h3><p>The built-in default (a digits CNN with its "
                    "dataset), a keras.applications model (random weights: size and latency "
@@ -28,29 +29,30 @@ class ModelPanel(w.VBox):
                    "dataset (<code>x_train, y_train, x_test, y_test</code>). Files are loaded "
                    "in Keras safe mode.</p>"),
             w.HBox([self.choice, self.load_button]),
-            w.HBox([self.model_upload, self.data_upload]), self.status, self.layers])
+            w.HBox([self.model_upload, self.data_upload]), self.status, self.summary,
+            self.layers])
 
-    def load(self) -> bool:
-        model, data = self.choice.value, None
+    def load(self, model: str | None = None) -> bool:
+        """Load ``model`` or what the panel names (uploads first); True when loaded (when not,
+        the guard shows why in the panel and returns None)."""
+        model, data, uploads = model or self.choice.value, None, {}
         try:
             if self.model_upload.value:
-                upload = self.model_upload.value[0]
-                model = str(self.state.save_upload(upload["name"], bytes(upload["content"]),
-                                                   (".keras",)))
+                model = self._keep_upload(self.model_upload.value[0], (".keras",), uploads)
             if self.data_upload.value:
-                upload = self.data_upload.value[0]
-                data = str(self.state.save_upload(upload["name"], bytes(upload["content"]),
-                                                  (".npz",)))
-        except WorkbenchError as error:
-            self.state.say(str(error), "error")
-            return False
+                data = self._keep_upload(self.data_upload.value[0], (".npz",), uploads)
         finally:
             self.model_upload.value, self.data_upload.value = (), ()
-        if not self.state.load_task(model, data):
-            self.status.value = ""
-            return False
+        self.status.show("loading...", "busy")
+        self.state.load_task(model, data, uploads)
+        self.status.show(f"Loaded '{self.state.task.name}'.")
         self.show_task()
         return True
+
+    def _keep_upload(self, upload: dict, suffixes: tuple, uploads: dict) -> str:
+        path = self.state.save_upload(upload["name"], bytes(upload["content"]), suffixes)
+        uploads[str(path)] = upload["name"]
+        return str(path)
 
     def show_task(self) -> None:
         from workbench.analysis import layer_table
@@ -59,7 +61,8 @@ class ModelPanel(w.VBox):
         if task is None:
             return
         dataset = task.dataset.name if task.dataset is not None else "none (generated inputs)"
-        self.status.value = (f"<p><b>{task.name}</b>: input {tuple(task.model.inputs[0].shape)}"
-                             f", {task.model.count_params():,} parameters, dataset: "
-                             f"{dataset}</p>")
+        self.summary.value = (f"<p><b>{escape(task.name)}</b>: input "
+                              f"{escape(tuple(task.model.inputs[0].shape))}, "
+                              f"{task.model.count_params():,} parameters, dataset: "
+                              f"{escape(dataset)}</p>")
         self.layers.value = frame_html(layer_table(task.model))

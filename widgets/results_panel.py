@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipywidgets as w
 
-from widgets.common import frame_html
+from widgets.common import PanelStatus, frame_html, guarded
 
 SHOWN = ["run_id", "model", "recipe", "size_bytes", "gzip_bytes", "accuracy", "latency_ms",
          "weight_sparsity", "max_unique_weights", "int8_ops_fraction"]
@@ -18,13 +18,16 @@ class ResultsPanel(w.VBox):
         self.table = w.HTML()
         self.pick = w.SelectMultiple(description="Compare", rows=6)
         self.comparison = w.HTML()
+        self.status = PanelStatus()
+        self.render = guarded(self.status, "Showing the results")(self.render)
+        self.compare = guarded(self.status, "Comparing")(self.compare)
         self.sort.observe(lambda _: self.render(), names="value")
         self.descending.observe(lambda _: self.render(), names="value")
         self.pick.observe(lambda _: self.compare(), names="value")
         state.observe(lambda _: self.render(), names=["results", "device"])
         self.render()
         super().__init__([w.HTML("<h3>Results</h3>"), w.HBox([self.sort, self.descending]),
-                          self.table, self.pick, self.comparison])
+                          self.status, self.table, self.pick, self.comparison])
 
     def columns(self) -> list[str]:
         estimate = f"est_ms__{self.state.device}"
@@ -51,5 +54,5 @@ class ResultsPanel(w.VBox):
         rows = self.state.results.set_index("run_id").loc[chosen]
         side_by_side = rows[[c for c in self.columns() if c != "run_id"]].T
         side_by_side.columns = [f"{r.model} / {r.recipe}" for r in rows.itertuples()]
-        self.comparison.value = side_by_side.to_html(border=0, classes="wb-table",
+        self.comparison.value = side_by_side.to_html(border=0, classes="wb-table", escape=True,
                                                      float_format=lambda v: f"{v:.4g}")

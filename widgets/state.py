@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import traitlets
 
+from widgets.common import user_message
 from workbench.errors import WorkbenchError
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
@@ -26,65 +27,100 @@ class AppState(traitlets.HasTraits):
     def __init__(self, workspace=None, **kwargs):
         super().__init__(**kwargs)
         from workbench.store import ExperimentStore
+        from workbench.workspace import resolve_workspace
 
-        self.store = ExperimentStore(workspace)
+        self.workspace = resolve_workspace(workspace)
+        self.store, self.store_error = None, ""
+        try:
+            self.store = ExperimentStore(self.workspace)
+        except WorkbenchError as error:  # a damaged store: the app opens and says how to fix it
+            self.store_error = str(error)
+            self.say(self.store_error, "error")
         self.refresh()
+
+    def require_store(self):
+        """The store, or a ``WorkbenchError`` saying why there is none."""
+        if self.store is None:
+            raise WorkbenchError(self.store_error)
+        return self.store
 
     def refresh(self) -> None:
         """Reload the stored rows (of the current model, or all when none is loaded)."""
         model = self.task.name if self.task is not None else None
-        self.results = self.store.results(model)
+        if self.store is None:
+            self.results = pd.DataFrame()
+            return
+        try:
+            self.results = self.store.results(model)
+        except WorkbenchError as error:
+            self.say(str(error), "error")
+            self.results = pd.DataFrame()
 
     def say(self, text: str, kind: str = "info") -> None:
         self.message_kind, self.message = kind, text
 
-    def load_task(self, model="default", data=None) -> bool:
-        """Load a model (and dataset); False, with the reason in ``message``, if it fails."""
+    def load_task(self, model="default", data=None, uploads: dict | None = None) -> None:
+        """Load a model (and dataset); a ``WorkbenchError`` with one line if it fails (the
+        loaded task stays).
+
+        ``uploads`` maps the server paths of uploaded files to the names the user gave them,
+        so a message names the upload, never a path on the server.
+        """
         from workbench.pipeline import prepare_task
 
         try:
-            self.task = prepare_task(model, data, self.store.workspace, progress=False)
-        except WorkbenchError as error:
-            self.say(str(error), "error")
-            return False
+            task = prepare_task(model, data, self.workspace, progress=False)
         except Exception as error:  # noqa: BLE001 - the page shows one line, never a traceback
-            self.say(f"Could not load the model: unexpected {type(error).__name__}: {error}",
-                     "error")
-            return False
-        self.say(f"Loaded '{self.task.name}'.")
+            message = user_message(error)
+            for path, name in (uploads or {}).items():
+                message = message.replace(str(path), name)
+            raise WorkbenchError(message) from None
+        self.task = task
+        self.say(f"Loaded '{task.name}'.")
         self.refresh()
-        return True
 
     def save_upload(self, name: str, content: bytes, suffixes: tuple[str, ...]):
-        """Write an uploaded file into the workspace; a clear error for a wrong type or size."""
+        """Write an uploaded file into the workspace; a clear error for a wrong name, type or
+        size."""
         from pathlib import Path
 
-        if not name.lower().endswith(suffixes):
-            raise WorkbenchError(f"Received '{name}'; expected a {' or '.join(suffixes)} file.")
+        base = Path(str(name).replace("\\", "/")).name
+        if not base or any(ord(char) < 32 for char in base) or base in (".", ".."):
+            raise WorkbenchError(f"Received an upload named {name!r}; a file name cannot be "
+                                 "empty or hold control characters. Rename the file and upload "
+                                 "it again.")
+        if not base.lower().endswith(suffixes):
+            raise WorkbenchError(f"Received '{base}'; expected a {' or '.join(suffixes)} file.")
         if len(content) > MAX_UPLOAD_BYTES:
-            raise WorkbenchError(f"'{name}' is {len(content) / 2**20:.0f} MB; the limit is "
-                                 f"{MAX_UPLOAD_BYTES // 2**20} MB. Use the command line for "
-                                 "bigger models.")
-        folder = Path(self.store.workspace) / "uploads"
-        folder.mkdir(exist_ok=True)
-        path = folder / Path(name).name
-        path.write_bytes(content)
+            raise WorkbenchError(
+                f"'{base}' is {len(content):,} bytes ({len(content) / 2**20:.1f} MB); the limit "
+                f"is {MAX_UPLOAD_BYTES:,} bytes ({MAX_UPLOAD_BYTES // 2**20} MB). Use the "
+                "command line for bigger files.")
+        folder = self.workspace / "uploads"
+        try:
+            folder.mkdir(exist_ok=True)
+            path = folder / base
+            path.write_bytes(content)
+        except OSError as error:
+            raise WorkbenchError(f"Could not keep the upload '{base}': {error.strerror or error}. "
+                                 "Expected a writable workspace.") from None
         return path
 
     def run_recipes(self, recipe_configs, devices=None):
-        """Start a job that runs the configs on the current task; None (with a message) when
-        nothing is loaded or a job is already running."""
+        """Start a job that runs the configs on the current task; a ``WorkbenchError`` when
+        nothing is loaded, a job is running, or the store cannot take new rows."""
         from workbench.jobs import Job
         from workbench.pipeline import sweep
 
         if self.task is None:
-            self.say("Load a model first (Model and data tab).", "error")
-            return None
+            raise WorkbenchError("No model is loaded. Expected one: load it in the Model and "
+                                 "data tab first.")
         if self.job is not None and self.job.active:
-            self.say("A job is already running; wait for it or cancel it.", "error")
-            return None
+            raise WorkbenchError("A job is already running; wait for it or cancel it.")
+        store = self.require_store()
+        store.require_writable()
         task, configs = self.task, list(recipe_configs)
-        job = Job(lambda: sweep(task, configs, self.store, latency_runs=20, progress=False,
+        job = Job(lambda: sweep(task, configs, store, latency_runs=20, progress=False,
                                 devices=devices),
                   f"{', '.join(c.name for c in configs)} on {task.name}")
         job.add_listener(self._on_job_progress)

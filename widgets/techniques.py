@@ -4,10 +4,9 @@ Run button, progress with the current phase, Cancel, and a log."""
 from __future__ import annotations
 
 import dataclasses
-import html
-
 import ipywidgets as w
 
+from widgets.common import PanelStatus, escape, guarded
 from workbench.recipes import RECIPES, make_config
 
 
@@ -46,19 +45,21 @@ class TechniquePanel(w.VBox):
         self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="")
         self.phase = w.HTML()
         self.log_area = w.Textarea(value="", layout=w.Layout(width="100%", height="8em"),
-                              disabled=True)
+                                   disabled=True)
+        self.status = PanelStatus()
+        self.run = guarded(self.status, "Starting the run")(self.run)
         self.recipe.observe(lambda _: self._build_options(), names="value")
         self.run_button.on_click(lambda _: self.run())
         self.cancel_button.on_click(lambda _: self.cancel())
         state.observe(self._on_new_job, names="job")
         self._build_options()
         super().__init__([w.HTML("<h3>Techniques</h3>"), self.recipe, self.summary, self.options,
-                          w.HBox([self.run_button, self.cancel_button]),
+                          w.HBox([self.run_button, self.cancel_button]), self.status,
                           w.HBox([self.progress, self.phase]), self.log_area])
 
     def _build_options(self) -> None:
         config_class = RECIPES[self.recipe.value]
-        self.summary.value = f"<p>{html.escape(config_class.summary)}</p>"
+        self.summary.value = f"<p>{escape(config_class.summary)}</p>"
         self.option_widgets = {spec.name: option_widget(spec)
                                for spec in config_class.options()}
         self.options.children = list(self.option_widgets.values())
@@ -68,14 +69,9 @@ class TechniquePanel(w.VBox):
                            {name: widget.value for name, widget in self.option_widgets.items()})
 
     def run(self):
-        from workbench.errors import WorkbenchError
-
-        try:
-            config = self.config()
-        except WorkbenchError as error:
-            self.state.say(str(error), "error")
-            return None
-        return self.state.run_recipes([config])
+        """Start the recipe with the options shown; errors show in this panel."""
+        self.status.clear()
+        return self.state.run_recipes([self.config()])
 
     def cancel(self) -> None:
         if self.state.job is not None:
@@ -97,11 +93,12 @@ class TechniquePanel(w.VBox):
         self.progress.bar_style = {"finished": "success", "error": "danger",
                                    "cancelled": "warning"}.get(job.state, "info")
         steps = f" ({job.done}/{job.total})" if job.total else ""
-        self.phase.value = html.escape(f"{job.state}: {job.phase}{steps}" if running
-                                       else job.state)
+        self.phase.value = escape(f"{job.state}: {job.phase}{steps}" if running else job.state)
         if not running:
             self._write(f"{job.state}: {job.description}" + (f": {job.error}" if job.error
                                                              else ""))
+            if job.state == "error":
+                self.status.error(job.error)
 
     def _write(self, line: str) -> None:
         self.log_area.value = (self.log_area.value + line + "\n")[-5000:]

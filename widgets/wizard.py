@@ -3,10 +3,11 @@ the recommended recipes and a button that runs them."""
 
 from __future__ import annotations
 
-import html
+
 
 import ipywidgets as w
 
+from widgets.common import PanelStatus, escape, guarded
 from workbench.advisor import QUESTIONS, consequence, recommend
 
 
@@ -21,7 +22,7 @@ class WizardPanel(w.VBox):
             buttons.observe(lambda change, k=key, e=explanation: self._answered(k, change, e),
                             names="value")
             self.answers[key], self.explanations[key] = buttons, explanation
-            self.steps.append(w.VBox([w.HTML(f"<b>{html.escape(question)}</b>"), buttons,
+            self.steps.append(w.VBox([w.HTML(f"<b>{escape(question)}</b>"), buttons,
                                       explanation]))
         self.drop = w.FloatSlider(value=1.0, min=0.0, max=10.0, step=0.5,
                                   description="Max drop", readout_format=".1f")
@@ -30,14 +31,17 @@ class WizardPanel(w.VBox):
         self.run_button = w.Button(description="Run the recommended recipes",
                                    button_style="success", icon="play", disabled=True,
                                    layout=w.Layout(width="auto"))
+        self.status = PanelStatus()
+        self.run = guarded(self.status, "Starting the recommended recipes")(self.run)
         self.run_button.on_click(lambda _: self.run())
         self.steps.append(w.VBox([w.HTML("<b>How many accuracy points may it lose?</b>"),
-                                  self.drop, self.recommendation, self.run_button]))
+                                  self.drop, self.recommendation, self.run_button,
+                                  self.status]))
         super().__init__([w.HTML("<h3>Which technique?</h3>"), *self.steps])
         self._reveal()
 
     def _answered(self, key, change, explanation) -> None:
-        explanation.value = (f"<i>{html.escape(consequence(key, change['new']))}</i>"
+        explanation.value = (f"<i>{escape(consequence(key, change['new']))}</i>"
                              if change["new"] else "")
         self._reveal()
         self._update()
@@ -59,9 +63,9 @@ class WizardPanel(w.VBox):
         if advice is None:
             self.recommendation.value, self.run_button.disabled = "", True
             return
-        items = "".join(f"<li><b>{name}</b>: {html.escape(reason)}</li>"
+        items = "".join(f"<li><b>{name}</b>: {escape(reason)}</li>"
                         for name, reason in advice.reasons.items())
-        warnings = "".join(f"<p style='color:#b71c1c'>{html.escape(text)}</p>"
+        warnings = "".join(f"<p style='color:#b71c1c'>{escape(text)}</p>"
                            for text in advice.warnings)
         self.recommendation.value = (f"<h4>Recommended</h4><ol>{items}</ol>{warnings}"
                                      f"<p>Judge them on: {', '.join(advice.devices)}</p>")

@@ -15,6 +15,8 @@ shows the traceback).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import re
 import shutil
@@ -46,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"comma-separated recipes, each with its default options "
                             f"(default: the post-training ones, {','.join(PTQ_RECIPES)})")
     devices = commands.add_parser("devices", help="list the device profiles")
+    doctor = commands.add_parser("doctor", help="check the setup: versions, workspace, store, "
+                                                "chromium; exits non-zero with the fix")
+    doctor.add_argument("--repair", action="store_true",
+                        help="move a damaged store aside and rebuild its rows from the artifacts")
+    doctor.add_argument("--tests", action="store_true",
+                        help="also require what the test suite needs (chromium)")
     estimate = commands.add_parser("estimate", help="estimate one variant on one device")
     estimate.add_argument("--recipe", default="int8", help="recipe of the variant (default: int8)")
     estimate.add_argument("--set", dest="settings", nargs="*", default=[], metavar="KEY=VALUE",
@@ -65,12 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--model", default="default",
                          help="'default', a zoo name (e.g. mobilenet_v1:128) or a model file")
         sub.add_argument("--data", help=".npz with x_train, y_train, x_test, y_test")
+        sub.add_argument("--max-data-gb", type=float, default=None,
+                         help="refuse a dataset that needs more memory than this (default: "
+                              "$WORKBENCH_MAX_DATA_GB or 4)")
         sub.add_argument("--unsafe", action="store_true",
                          help="load .keras files with Keras safe mode off (trusted files only)")
-    for sub in (run, sweep, devices, estimate):
+    for sub in (run, sweep, devices, estimate, doctor):
         sub.add_argument("--workspace", help="workspace folder (default: $WORKBENCH_WORKSPACE "
                                              "or ./.workbench)")
-        sub.add_argument("--debug", action="store_true", help="show tracebacks and TF logs")
+        sub.add_argument("--debug", action="store_true",
+                         help="show tracebacks and the log lines of TensorFlow and LiteRT")
     return parser
 
 
@@ -92,6 +104,8 @@ def execute(args: argparse.Namespace) -> int:
 
     if args.command == "devices":
         return list_devices(args.workspace)
+    if args.command == "doctor":
+        return run_doctor(args)
     if args.command == "estimate":
         return estimate_variant(args)
     if args.command == "run":
@@ -101,8 +115,9 @@ def execute(args: argparse.Namespace) -> int:
         configs = [make_config(name) for name in names]
     if args.latency_runs < 1:
         raise WorkbenchError(f"Received --latency-runs {args.latency_runs}; expected at least 1.")
+    check_output_folder(Path(args.out))
     store = ExperimentStore(args.workspace)
-    task = prepare_task(args.model, args.data, store.workspace, safe_mode=not args.unsafe)
+    task = prepare_task(args.model, _dataset(args), store.workspace, safe_mode=not args.unsafe)
     devices = None if args.devices is None else [
         name.strip() for name in args.devices.split(",") if name.strip()]
     result = sweep(task, configs, store, force=args.force, latency_runs=args.latency_runs,
@@ -112,6 +127,44 @@ def execute(args: argparse.Namespace) -> int:
     for recipe, message in result.failures.items():
         print(f"error: recipe {recipe} failed: {message}", file=sys.stderr)
     return EXIT_BAD_INPUT if result.failures else 0
+
+
+def _dataset(args: argparse.Namespace):
+    """``--data`` loaded with ``--max-data-gb`` (None without ``--data``)."""
+    from workbench.data import load_npz
+    from workbench.npz import max_data_bytes
+
+    if args.data is None:
+        return None
+    return load_npz(args.data, max_bytes=max_data_bytes(args.max_data_gb))
+
+
+def check_output_folder(out: Path) -> None:
+    """Refuse an ``--out`` that cannot become a writable folder, before any work is done."""
+    if out.exists() and not out.is_dir():
+        raise WorkbenchError(f"Received --out {out}, which is a file. Expected a folder (created "
+                             "if missing): pass another --out.")
+    existing = next(parent for parent in (out, *out.resolve().parents) if parent.exists())
+    if not existing.is_dir():
+        raise WorkbenchError(f"Received --out {out}, but '{existing}' is a file, so the folder "
+                             "cannot be created. Expected a path under a folder: pass another "
+                             "--out.")
+    if not os.access(existing, os.W_OK):
+        raise WorkbenchError(f"Received --out {out}, but '{existing}' is not writable. Expected "
+                             "a writable place for the results: pass another --out.")
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    from workbench.doctor import repair, run_checks
+
+    if args.repair:
+        print(repair(args.workspace))
+    checks = run_checks(args.workspace, browser_required=args.tests)
+    for check in checks:
+        print(check.line())
+    failed = [check.name for check in checks if check.required and not check.ok]
+    print(f"{len(failed)} problem(s): {', '.join(failed)}" if failed else "all good")
+    return EXIT_FAILED if failed else 0
 
 
 def list_devices(workspace) -> int:
@@ -137,7 +190,8 @@ def estimate_variant(args: argparse.Namespace) -> int:
     if args.tflite:
         tflite = Path(args.tflite)
         if not tflite.is_file():
-            raise WorkbenchError(f"Received --tflite {args.tflite}, which is not a file.")
+            raise WorkbenchError(f"Received --tflite {args.tflite}, which is not a file. "
+                                 "Expected the path of a .tflite file.")
         tflite = tflite.read_bytes()
     else:
         tflite = convert_variant(args)
@@ -164,7 +218,7 @@ def convert_variant(args: argparse.Namespace) -> bytes:
 
     config = make_config(args.recipe, parse_settings(args.settings))
     store = ExperimentStore(args.workspace)
-    task = prepare_task(args.model, args.data, store.workspace, safe_mode=not args.unsafe,
+    task = prepare_task(args.model, _dataset(args), store.workspace, safe_mode=not args.unsafe,
                         progress=False)
     row = run(task, config, store, latency_runs=5, progress=False, devices=[])
     return Path(row["tflite_path"]).read_bytes()
@@ -204,6 +258,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.debug:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with native_stderr_silenced(enabled=not args.debug):
+        return _execute_reporting_errors(args)
+
+
+def _execute_reporting_errors(args: argparse.Namespace) -> int:
     try:
         with warnings.catch_warnings():
             if not args.debug:  # the converter's UserWarnings are noise on the command line
@@ -212,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     except WorkbenchError as error:
         if args.debug:
             raise
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_one_line(error)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted: finished variants are kept in the workspace", file=sys.stderr)
@@ -220,6 +279,40 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - the last line of defence for a one-line error
         if args.debug:
             raise
-        print(f"error: unexpected {type(error).__name__}: {error} (rerun with --debug for the "
-              "traceback)", file=sys.stderr)
+        print(f"error: unexpected {type(error).__name__}: {_one_line(error)} (rerun with "
+              "--debug for the traceback)", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+@contextlib.contextmanager
+def native_stderr_silenced(enabled: bool = True):
+    """Send what TensorFlow, absl and LiteRT print from C++ (file descriptor 2) to nowhere,
+    while Python's own stderr (errors, progress bars) still reaches the terminal."""
+    if not enabled or not _is_process_stderr(sys.stderr):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    python_stderr = sys.stderr
+    sys.stderr = io.TextIOWrapper(io.FileIO(os.dup(saved), "w"), write_through=True)
+    with open(os.devnull, "w") as nowhere:
+        os.dup2(nowhere.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        os.dup2(saved, 2)
+        os.close(saved)
+        sys.stderr = python_stderr
+
+
+def _is_process_stderr(stream) -> bool:
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False  # replaced (a test's capture, a notebook): leave it alone

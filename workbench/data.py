@@ -32,7 +32,13 @@ DEFAULT_CALIBRATION_SIZE = 200
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """A labelled classification task: integer labels, inputs shaped like the model's."""
+    """A labelled classification task: integer labels, inputs shaped like the model's.
+
+    The arrays are checked at construction, so a bad dataset is refused before any work,
+    naming the array and the bad value: inputs must be finite numbers (stored as float32),
+    labels whole non-negative numbers of shape (N,) (stored as int64), every array non-empty
+    and the splits of the same sample shape.
+    """
 
     name: str
     x_train: np.ndarray
@@ -40,6 +46,26 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     calibration_size: int = DEFAULT_CALIBRATION_SIZE
+
+    def __post_init__(self):
+        source = f"dataset '{self.name}'"
+        for split in ("train", "test"):
+            x = _checked_inputs(getattr(self, f"x_{split}"), f"x_{split}", source)
+            y = _checked_labels(getattr(self, f"y_{split}"), f"y_{split}", source)
+            if len(x) != len(y):
+                raise DataError(
+                    f"In {source}, x_{split} has shape {x.shape} and y_{split} has shape "
+                    f"{y.shape}. Expected x_{split} of shape (N, ...) and y_{split} of shape "
+                    "(N,) with the same N.")
+            object.__setattr__(self, f"x_{split}", x)
+            object.__setattr__(self, f"y_{split}", y)
+        if self.x_train.shape[1:] != self.x_test.shape[1:]:
+            raise DataError(
+                f"In {source}, x_train samples have shape {self.x_train.shape[1:]} but x_test "
+                f"samples have shape {self.x_test.shape[1:]}; expected the same shape.")
+        if not isinstance(self.calibration_size, int) or self.calibration_size < 1:
+            raise DataError(f"Received calibration_size={self.calibration_size!r} for {source}; "
+                            "expected a whole number of samples, at least 1.")
 
     @property
     def calibration(self) -> np.ndarray:
@@ -57,6 +83,56 @@ class Dataset:
         return f"{array_fingerprint(*arrays)}:{self.calibration_size}"
 
 
+def _checked_inputs(x, name: str, source: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim < 2 or len(x) == 0:
+        raise DataError(f"In {source}, {name} has shape {x.shape}. Expected at least one "
+                        f"sample: an array of shape (N, ...) with N >= 1.")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or np.iscomplexobj(x):
+        raise DataError(f"In {source}, {name} has dtype {x.dtype}; expected real numbers.")
+    with np.errstate(over="ignore"):
+        x = x.astype("float32", copy=False)
+    bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+    if bad.any():
+        first = int(np.argmax(bad))
+        value = x[first].ravel()[~np.isfinite(x[first].ravel())][0]
+        raise DataError(
+            f"In {source}, {name} holds NaN or infinite values (as float32) in "
+            f"{int(bad.sum())} of {len(x)} samples (first: {name}[{first}] holds {value}). "
+            "Expected finite inputs: clean or drop those samples.")
+    return x
+
+
+def _checked_labels(y, name: str, source: str) -> np.ndarray:
+    y = np.asarray(y)
+    labels = np.squeeze(y) if y.ndim > 1 else y
+    if labels.ndim == 0 and y.size == 1:
+        labels = labels.reshape(1)
+    if labels.ndim != 1 or len(labels) == 0:
+        raise DataError(
+            f"In {source}, {name} has shape {y.shape}. Expected integer class labels of shape "
+            "(N,) with N >= 1 (use argmax to turn one-hot labels into integers).")
+    if not (np.issubdtype(labels.dtype, np.integer) or np.issubdtype(labels.dtype,
+                                                                      np.floating)):
+        raise DataError(f"In {source}, {name} has dtype {labels.dtype}; expected integer class "
+                        "labels 0..K-1.")
+    if np.issubdtype(labels.dtype, np.floating):
+        fractional = ~np.isfinite(labels) | (labels != np.round(labels))
+        if fractional.any():
+            first = int(np.argmax(fractional))
+            raise DataError(
+                f"In {source}, {name} holds values that are not class indices (first: "
+                f"{name}[{first}] = {labels[first]}). Expected whole-number class labels "
+                "0..K-1 (regression targets are not scored yet).")
+    negative = labels < 0
+    if negative.any():
+        first = int(np.argmax(negative))
+        raise DataError(
+            f"In {source}, {name} holds negative labels (first: {name}[{first}] = "
+            f"{labels[first]:g}). Expected class indices 0..K-1: shift or re-encode the labels.")
+    return labels.astype("int64")
+
+
 def load_digits_task() -> Dataset:
     """scikit-learn's digits as (N, 8, 8, 1) float32 in [0, 1], stratified 75/25 split."""
     from sklearn.datasets import load_digits
@@ -70,58 +146,23 @@ def load_digits_task() -> Dataset:
     return Dataset("digits", x_train, y_train.astype("int64"), x_test, y_test.astype("int64"))
 
 
-def load_npz(path: str | os.PathLike, name: str | None = None) -> Dataset:
-    """Load a dataset from an ``.npz`` holding ``x_train, y_train, x_test, y_test``."""
+def load_npz(path: str | os.PathLike, name: str | None = None,
+             max_bytes: int | None = None) -> Dataset:
+    """Load a dataset from an ``.npz`` holding ``x_train, y_train, x_test, y_test``.
+
+    The arrays' declared sizes are checked before they are read: above ``max_bytes``
+    (default: ``workbench.npz.max_data_bytes()``, 4 GB) the file is refused with a message.
+    """
+    from workbench.npz import read_npz_arrays
+
     path = Path(path)
     if not path.is_file():
         raise DataError(
             f"No dataset file at '{path}'. Expected an .npz file with arrays "
             f"{', '.join(NPZ_ARRAYS)} (save one with numpy.savez)."
         )
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [key for key in NPZ_ARRAYS if key not in archive.files]
-            if missing:
-                raise DataError(
-                    f"'{path}' lacks the array(s) {', '.join(missing)}; it holds "
-                    f"{', '.join(archive.files) or 'nothing'}. Expected arrays "
-                    f"{', '.join(NPZ_ARRAYS)}: save them with numpy.savez(path, x_train=..., ...)."
-                )
-            arrays = {key: archive[key] for key in NPZ_ARRAYS}
-    except (OSError, ValueError) as error:
-        if isinstance(error, DataError):
-            raise
-        raise DataError(
-            f"'{path}' is not a readable .npz archive ({error}). Expected a file written by "
-            "numpy.savez with arrays x_train, y_train, x_test, y_test."
-        ) from None
-    return Dataset(name or path.stem, **_checked_arrays(arrays, str(path)))
-
-
-def _checked_arrays(arrays: dict[str, np.ndarray], source: str) -> dict[str, np.ndarray]:
-    for split in ("train", "test"):
-        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        if x.ndim < 2 or len(x) != len(y):
-            raise DataError(
-                f"In {source}, x_{split} has shape {x.shape} and y_{split} has shape {y.shape}. "
-                f"Expected x_{split} of shape (N, ...) and y_{split} of shape (N,) with the same N."
-            )
-        if not np.issubdtype(x.dtype, np.number):
-            raise DataError(f"In {source}, x_{split} has dtype {x.dtype}; expected numbers.")
-        labels = np.squeeze(y)
-        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-            raise DataError(
-                f"In {source}, y_{split} has shape {y.shape} and dtype {y.dtype}. Expected integer "
-                f"class labels of shape (N,) (use argmax to turn one-hot labels into integers)."
-            )
-        arrays[f"x_{split}"] = x.astype("float32")
-        arrays[f"y_{split}"] = labels.reshape(len(x)).astype("int64")
-    if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
-        raise DataError(
-            f"In {source}, x_train samples have shape {arrays['x_train'].shape[1:]} but x_test "
-            f"samples have shape {arrays['x_test'].shape[1:]}; expected the same shape."
-        )
-    return arrays
+    arrays = read_npz_arrays(path, NPZ_ARRAYS, max_bytes)
+    return Dataset(name or path.stem, **arrays)
 
 
 def check_fits_model(dataset: Dataset, model_input_shape: tuple, model_name: str) -> None:

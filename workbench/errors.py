@@ -26,3 +26,7 @@ class RecipeError(WorkbenchError):
 
 class ConversionError(WorkbenchError):
     """The TFLite converter refused the model with the chosen recipe."""
+
+
+class StoreError(WorkbenchError):
+    """The experiment store cannot be read or written (damaged, read-only, busy)."""

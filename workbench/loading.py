@@ -38,6 +38,7 @@ def load_model(source, safe_mode: bool = True):
     if path.is_dir():
         return _load_saved_model(path)
     kind = _file_kind(path)
+    _check_suffix_matches(path, kind)
     if kind == "keras":
         return _load_keras_archive(path, safe_mode)
     if kind == "h5":
@@ -46,6 +47,22 @@ def load_model(source, safe_mode: bool = True):
         f"'{path}' is not a model file: it is neither a .keras (zip) archive nor an HDF5 "
         f"file. Expected {EXPECTED}."
     )
+
+
+# what the content is -> the file names Keras loads it under
+SUFFIXES = {"keras": (".keras",), "h5": (".h5", ".hdf5")}
+KIND_WORDS = {"keras": "a .keras (zip) archive", "h5": "an HDF5 (legacy .h5) model"}
+
+
+def _check_suffix_matches(path: Path, kind: str | None) -> None:
+    """Keras picks its loader by the file name: content under another name gets a clear error."""
+    if kind is None or path.suffix.lower() in SUFFIXES[kind]:
+        return
+    fixed = path.with_suffix(SUFFIXES[kind][0]).name
+    raise ModelLoadError(
+        f"'{path}' holds {KIND_WORDS[kind]} under the name '{path.name}', and Keras chooses how "
+        f"to read a model by its name. Expected the name to match the content: rename the file "
+        f"to '{fixed}'.")
 
 
 def _file_kind(path: Path) -> str | None:
@@ -112,7 +129,18 @@ def _load_saved_model(path: Path):
             f"'{path}' is a directory without saved_model.pb, so not a SavedModel. "
             f"Expected {EXPECTED}."
         )
-    loaded = tf.saved_model.load(str(path))
+    if not (path / "variables").is_dir():
+        raise ModelLoadError(
+            f"The SavedModel at '{path}' has no variables/ folder (it holds "
+            f"{', '.join(sorted(p.name for p in path.iterdir()))}), so its weights are missing. "
+            "Expected the whole folder model.export() writes: copy it again with variables/.")
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as error:  # TensorFlow raises many types; each is turned into one line
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ModelLoadError(
+            f"TensorFlow could not load the SavedModel at '{path}': {first_line}. Expected "
+            "a complete folder written by model.export(): export the model again.") from None
     endpoint = next(
         (name for name in ("serving_default", "serve") if name in loaded.signatures), None
     )

@@ -115,7 +115,14 @@ def _checked_task(name: str, model: Any, dataset: Dataset | None) -> Task:
         )
     if dataset is not None:
         check_fits_model(dataset, tuple(model.inputs[0].shape), name)
-        classes = model.outputs[0].shape[-1]
+        output_shape = tuple(model.outputs[0].shape)
+        if len(output_shape) != 2 or (output_shape[-1] or 0) < 2:
+            raise DataError(
+                f"Model '{name}' outputs shape {output_shape}, but accuracy is top-1 over class "
+                "scores. Expected an output of shape (batch, classes) with at least 2 classes "
+                "(a single value per sample, e.g. a sigmoid or a regressor, is not scored yet). "
+                "Load the model without a dataset to study its size and latency.")
+        classes = output_shape[-1]
         top_label = int(max(dataset.y_train.max(), dataset.y_test.max()))
         if classes is not None and top_label >= classes:
             raise DataError(
@@ -144,8 +151,12 @@ def run(task: Task, config: RecipeConfig, store: ExperimentStore | None = None,
     devices = _device_names(devices, store)
     key = cache_key(task, config)
     if not force and (stored := store.lookup(key)) is not None:
-        tflite = Path(stored["tflite_path"]).read_bytes()
+        tflite = store.read_tflite(stored["run_id"])
         return {**_with_estimates(store, stored, tflite, devices), "cached": True}
+    store.require_writable()  # a read-only workspace says so before any work, not after it
+    from workbench.ptq import check_convertible_names
+
+    check_convertible_names(task.model)
     report_phase(f"{config.name}: converting")
     tflite, notes = _convert(task, config, progress)
     row = {
@@ -159,7 +170,11 @@ def run(task: Task, config: RecipeConfig, store: ExperimentStore | None = None,
         "dataset": task.dataset.name if task.dataset else GENERATED_DATA,
         "data_hash": task.data_hash, "workbench_version": __version__,
     }
-    return {**_with_estimates(store, store.save(row, tflite), tflite, devices), "cached": False}
+    saved = store.save(row, tflite, replace=force)
+    if saved["run_id"] != row["run_id"]:  # another process stored the same variant first
+        tflite = store.read_tflite(saved["run_id"])
+    return {**_with_estimates(store, saved, tflite, devices),
+            "cached": saved["run_id"] != row["run_id"]}
 
 
 def _device_names(devices, store: ExperimentStore) -> list[str]:
@@ -177,7 +192,7 @@ def _with_estimates(store: ExperimentStore, row: dict, tflite: bytes, devices) -
     from workbench.devices.estimate import device_columns
 
     columns = device_columns(tflite, devices, store.workspace)
-    store.set_device_columns(row["run_id"], columns)
+    store.set_estimates(row["run_id"], columns)
     return {**row, **columns}
 
 

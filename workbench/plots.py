@@ -7,6 +7,8 @@ Example:
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 
 SIZE_AXES = {"size_bytes": "size (KB)", "gzip_bytes": "gzip size (KB)"}
@@ -112,29 +114,36 @@ def _latency_traces(frame: pd.DataFrame, column: str, label: str, has_accuracy: 
     for model, rows in frame[runs].groupby("model", sort=False):
         y = rows["accuracy"] if has_accuracy else rows[column]
         traces.append(go.Scatter(
-            x=rows["size_kb"], y=y, mode="markers+text", name=str(model),
-            text=rows["recipe"], textposition="top center",
+            x=rows["size_kb"], y=y, mode="markers+text", name=_plain(model),
+            text=[_plain(recipe) for recipe in rows["recipe"]], textposition="top center",
             textfont={"color": [recipe_colour(r) for r in rows["recipe"]]},
             marker={"size": 12 + 28 * rows[column] / biggest, "color": rows[column],
                     "colorscale": "Viridis", "showscale": True,
                     "colorbar": {"title": "latency (ms)"}, "opacity": 0.85,
                     "line": {"width": 3, "color": [recipe_colour(r) for r in rows["recipe"]]}},
-            customdata=rows[["recipe", column, "gzip_bytes", "agreement"]].to_numpy(),
+            customdata=rows.assign(recipe=rows["recipe"].map(_plain))[
+                ["recipe", column, "gzip_bytes", "agreement"]].to_numpy(),
             hovertemplate=(
                 "<b>%{customdata[0]}</b><br>size %{x:.1f} KB<br>" + y_title + " %{y:.4g}<br>"
                 "latency %{customdata[1]:.3f} ms (" + label + ")<br>gzip %{customdata[2]} B<br>"
-                "agreement %{customdata[3]:.4f}<extra>" + str(model) + "</extra>"
+                "agreement %{customdata[3]:.4f}<extra>" + _plain(model) + "</extra>"
             ),
         ))
     blocked = frame[~runs]
     if len(blocked) and has_accuracy:
         traces.append(go.Scatter(
             x=blocked["size_kb"], y=blocked["accuracy"], mode="markers+text",
-            name=f"does not run or fit ({label.split(',')[0]})", text=blocked["recipe"],
+            name=f"does not run or fit ({_plain(label.split(',')[0])})",
+            text=[_plain(recipe) for recipe in blocked["recipe"]],
             textposition="bottom center",
             marker={"symbol": "x", "size": 12, "color": "#999999"},
             hovertemplate="<b>%{text}</b><br>does not run or fit on this device<extra></extra>"))
     return traces
+
+
+def _plain(text) -> str:
+    """A name from a user or a file, escaped: plotly renders labels as (a subset of) HTML."""
+    return html.escape(str(text))
 
 
 def pareto_front(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from workbench.data import representative_array
@@ -24,9 +25,28 @@ from workbench.recipes import (
 )
 
 
+# The names TensorFlow accepts for the ops a layer becomes (tensorflow/python/framework/ops.py).
+CONVERTIBLE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
+
+
+def check_convertible_names(model) -> None:
+    """Refuse, naming it, a layer whose name the converter cannot trace (a space, '<', 'ü'...):
+    TensorFlow fails on those with an unrelated message, after any training ran."""
+    from workbench.layer_selection import walk_layers
+
+    bad = [path for path, layer in walk_layers(model) if not CONVERTIBLE_NAME.match(layer.name)]
+    if bad:
+        raise RecipeError(
+            f"Layer name(s) {', '.join(repr(name) for name in bad[:5])} cannot be converted: "
+            "TensorFlow names ops after layers. Expected names of letters, digits and _ . - / > "
+            "(starting with a letter, digit or '.'): rename the layers (e.g. "
+            "keras.layers.Dense(10, name='dense_1')) and save the model again.")
+
+
 def convert(model, config: RecipeConfig, representative_data: Any = None,
             progress: bool = True) -> bytes:
     """Convert ``model`` with recipe ``config``; returns the ``.tflite`` flatbuffer bytes."""
+    check_convertible_names(model)
     samples = None
     if isinstance(config, FullIntegerConfig):
         if representative_data is None:

@@ -154,6 +154,8 @@ class TFLiteModelInfo:
 def _unique_per_channel(op_name: str, tensor: TensorInfo) -> int:
     """Distinct values per output channel: axis 0 of conv / FC kernels, last of depthwise."""
     axis = -1 if op_name == "DEPTHWISE_CONV_2D" else 0
+    if tensor.data.size != tensor.size or not tensor.shape:  # packed or sparse storage
+        return tensor.unique_values
     rows = np.moveaxis(tensor.data.reshape(tensor.shape), axis, 0).reshape(tensor.shape[axis], -1)
     ordered = np.sort(rows, axis=1)
     return int((np.diff(ordered, axis=1) != 0).sum(axis=1).max() + 1)
@@ -164,7 +166,7 @@ def inspect_tflite(model: bytes | str | os.PathLike) -> TFLiteModelInfo:
     from ai_edge_litert import schema_py_generated as schema
 
     source = f"'{model}'" if isinstance(model, (str, os.PathLike)) else "The given data"
-    buffer = Path(model).read_bytes() if isinstance(model, (str, os.PathLike)) else bytes(model)
+    buffer = read_model_file(model) if isinstance(model, (str, os.PathLike)) else bytes(model)
     if len(buffer) < 8 or buffer[4:8] != b"TFL3":
         raise ModelLoadError(
             f"{source} is not a .tflite flatbuffer: expected the identifier 'TFL3' at bytes 4-8, "
@@ -173,23 +175,61 @@ def inspect_tflite(model: bytes | str | os.PathLike) -> TFLiteModelInfo:
     try:
         return _parse(buffer, schema)
     except Exception as error:  # flatbuffers raises struct/index errors on truncated data
+        reason = str(error) if isinstance(error, _Damaged) else \
+            f"reading it failed with {type(error).__name__}: {error}"
         raise ModelLoadError(
-            f"{source} is a truncated or damaged .tflite ({len(buffer)} bytes; reading it failed "
-            f"with {type(error).__name__}: {error}). Export the model again.") from None
+            f"{source} is a truncated or damaged .tflite ({len(buffer)} bytes; {reason}). "
+            "Expected a file written by the TFLite converter: export the model again.") from None
+
+
+class _Damaged(Exception):
+    """A structural inconsistency found while reading (an index out of range...)."""
+
+
+def read_model_file(path: str | os.PathLike) -> bytes:
+    """The bytes of a ``.tflite`` file, or a ``ModelLoadError`` saying why they cannot be read."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise ModelLoadError(f"Cannot read the .tflite file '{path}': "
+                             f"{error.strerror or error}. Expected a readable file written by "
+                             "the TFLite converter.") from None
 
 
 def _parse(buffer: bytes, schema) -> TFLiteModelInfo:
     root = schema.Model.GetRootAs(buffer, 0)
+    if root.SubgraphsLength() < 1:
+        raise _Damaged("it has no subgraph")
     graph = root.Subgraphs(0)
     op_names = [_op_name(root.OperatorCodes(i), schema) for i in range(root.OperatorCodesLength())]
     tensors = [_tensor_info(graph.Tensors(i), i, root, buffer) for i in range(graph.TensorsLength())]
     ops = []
     for i in range(graph.OperatorsLength()):
         op = graph.Operators(i)
-        ops.append(OpInfo(i, op_names[op.OpcodeIndex()], _indices(op.InputsAsNumpy()),
+        code = op.OpcodeIndex()
+        if not 0 <= code < len(op_names):
+            raise _Damaged(f"op {i} names operator code {code} of {len(op_names)}")
+        ops.append(OpInfo(i, op_names[code], _indices(op.InputsAsNumpy()),
                           _indices(op.OutputsAsNumpy()), _filter_size(op, schema)))
-    return TFLiteModelInfo(tensors, ops, _indices(graph.InputsAsNumpy()),
+    info = TFLiteModelInfo(tensors, ops, _indices(graph.InputsAsNumpy()),
                            _indices(graph.OutputsAsNumpy()))
+    _check_indices(info)
+    return info
+
+
+def _check_indices(info: TFLiteModelInfo) -> None:
+    """Every tensor index in range (-1: an omitted optional input), every shape non-negative."""
+    count = len(info.tensors)
+    for op in info.ops:
+        for index in (*op.inputs, *op.outputs):
+            if not -1 <= index < count or (index == -1 and index in op.outputs):
+                raise _Damaged(f"op {op.index} ({op.name}) refers to tensor {index} of {count}")
+    for index in (*info.inputs, *info.outputs):
+        if not 0 <= index < count:
+            raise _Damaged(f"the graph's inputs or outputs refer to tensor {index} of {count}")
+    for tensor in info.tensors:
+        if any(dim < 0 for dim in tensor.shape):
+            raise _Damaged(f"tensor {tensor.index} has shape {tensor.shape}")
 
 
 def _filter_size(op, schema) -> tuple[int, int] | None:

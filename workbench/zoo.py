@@ -14,6 +14,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
@@ -116,11 +118,12 @@ def build_default_model(keras_module=None):
     return keras.Model(inputs, outputs, name="digits_cnn")
 
 
-def train_default_model(dataset, epochs: int = DEFAULT_TRAINING_EPOCHS, progress: bool = True):
-    """Train the digits CNN deterministically (fixed seeds) on ``dataset``."""
+def train_default_model(dataset, epochs: int = DEFAULT_TRAINING_EPOCHS, progress: bool = True,
+                        seed: int = 0):
+    """Train the digits CNN deterministically (``seed``) on ``dataset``."""
     import keras
 
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(seed)
     model = build_default_model()
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
@@ -136,7 +139,11 @@ def train_default_model(dataset, epochs: int = DEFAULT_TRAINING_EPOCHS, progress
 
 
 def default_model(workspace: str | Path | None = None, progress: bool = True):
-    """The trained default model, cached as ``<workspace>/models/default-v1.keras``."""
+    """The trained default model, cached as ``<workspace>/models/default-v1.keras``.
+
+    A cached file that cannot be loaded (truncated, damaged) is trained again and replaced;
+    a workspace that cannot be written still gets the model, uncached.
+    """
     import keras
 
     from workbench.data import load_digits_task
@@ -144,11 +151,17 @@ def default_model(workspace: str | Path | None = None, progress: bool = True):
 
     path = resolve_workspace(workspace) / "models" / f"default-v{DEFAULT_MODEL_VERSION}.keras"
     if path.is_file():
-        return keras.saving.load_model(path)
+        try:
+            return keras.saving.load_model(path)
+        except Exception:  # noqa: BLE001 - any damage: the model is rebuilt from its recipe
+            pass
     model = train_default_model(load_digits_task(), progress=progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial.keras")
-    model.save(partial)
-    partial.replace(path)  # atomic: a crash never leaves a half-written cache
+    partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.keras")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model.save(partial)
+        partial.replace(path)  # atomic: a crash never leaves a half-written cache
+    except Exception:  # noqa: BLE001 - a cache that cannot be written is only a slower start
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
     return model
-

@@ -161,7 +161,10 @@ def _sparse_speedup(profile: DeviceProfile, op: OpCost, info: TFLiteModelInfo) -
     rule = profile.sparse
     if op.op_class not in rule.op_classes or op.dtype not in ("float32", "float16"):
         return 1.0
-    kernel = info.tensors[info.ops[op.index].inputs[1]]
+    inputs = info.ops[op.index].inputs
+    if len(inputs) < 2 or inputs[1] < 0:
+        return 1.0
+    kernel = info.tensors[inputs[1]]
     if kernel.data is None or (rule.pointwise_only and tuple(kernel.shape[1:3]) != (1, 1)):
         return 1.0
     sparsity = kernel.zeros / kernel.size

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workbench.errors import ModelLoadError
 from workbench.tflite_inspect import TFLiteModelInfo, TensorInfo, inspect_tflite
 
 OP_CLASSES = {
@@ -92,8 +93,20 @@ def analyze_tflite(model) -> GraphCost:
         from pathlib import Path
 
         size = Path(model).stat().st_size
-    ops = [_op_cost(info, op) for op in info.ops]
+    ops = [_checked_op_cost(info, op) for op in info.ops]
     return GraphCost(ops, peak_activation_bytes(info), size)
+
+
+def _checked_op_cost(info: TFLiteModelInfo, op) -> OpCost:
+    """``_op_cost``, with an op whose tensors do not fit its type reported as a damaged file."""
+    try:
+        return _op_cost(info, op)
+    except (IndexError, ValueError, TypeError, OverflowError) as error:
+        raise ModelLoadError(
+            f"Op {op.index} ({op.name}) of the .tflite cannot be analysed: its inputs "
+            f"{list(op.inputs)} and outputs {list(op.outputs)} do not fit the op "
+            f"({type(error).__name__}: {error}). Expected a file written by the TFLite "
+            "converter: export the model again.") from None
 
 
 def _op_cost(info: TFLiteModelInfo, op) -> OpCost:

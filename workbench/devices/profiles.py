@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,16 +73,31 @@ class DeviceProfile:
         return rates.get(op_class, rates["unknown"])
 
 
-def _require(table: dict, key: str, kind, where: str):
+def _require(table: dict, key: str, kind, where: str, positive: bool = True):
     if key not in table:
-        raise WorkbenchError(f"Device profile {where} has no field '{key}' ({kind.__name__} "
-                             "expected). Add it; see the built-in profiles for examples.")
-    value = table[key]
+        raise WorkbenchError(f"Device profile {where} has no field '{key}'. Expected a "
+                             f"{kind.__name__} there: add it (see the built-in profiles).")
+    return _checked(table[key], key, kind, where, positive)
+
+
+def _optional(table: dict, key: str, kind, where: str, default):
+    """An optional number: finite and non-negative (0 means 'not modelled')."""
+    return _checked(table.get(key, default), key, kind, where, positive=False)
+
+
+def _checked(value, key: str, kind, where: str, positive: bool):
+    """``value`` as ``kind``; numbers must be finite and positive (or non-negative)."""
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    if not isinstance(value, kind) or (kind in (int, float) and value < 0):
-        raise WorkbenchError(f"Device profile {where}: field '{key}' must be a non-negative "
-                             f"{kind.__name__}, received {value!r}.")
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise WorkbenchError(f"Device profile {where}: field '{key}' must be a "
+                             f"{kind.__name__}, received {value!r}. Expected a {kind.__name__}: "
+                             "fix the value in the profile file.")
+    if kind in (int, float) and not (math.isfinite(value) and (value > 0 if positive
+                                                               else value >= 0)):
+        wanted = "a finite number above 0" if positive else "a finite number, 0 or more"
+        raise WorkbenchError(f"Device profile {where}: field '{key}' received {value!r}. "
+                             f"Expected {wanted}: fix the value in the profile file.")
     return value
 
 
@@ -93,18 +109,21 @@ def profile_from_dict(table: dict, where: str) -> DeviceProfile:
                              f"received {kind!r}.")
     throughput = _require(table, "throughput", dict, where)
     for dtype, rates in throughput.items():
-        if dtype not in DTYPES:
-            raise WorkbenchError(f"Device profile {where}: unknown dtype 'throughput.{dtype}'; "
-                                 f"expected some of {DTYPES}.")
+        if dtype not in DTYPES or not isinstance(rates, dict):
+            raise WorkbenchError(f"Device profile {where}: unknown dtype table "
+                                 f"'throughput.{dtype}'; expected some of {DTYPES}.")
         _require(rates, "unknown", float, f"{where} [throughput.{dtype}]")
         for op_class, rate in rates.items():
-            if op_class not in RATE_CLASSES or not isinstance(rate, (int, float)) or rate <= 0:
-                raise WorkbenchError(
-                    f"Device profile {where}: 'throughput.{dtype}.{op_class}' must be an op "
-                    f"class of {RATE_CLASSES} with a positive rate, received {rate!r}.")
-    sparse = table.get("sparse", {})
+            if op_class not in RATE_CLASSES:
+                raise WorkbenchError(f"Device profile {where}: 'throughput.{dtype}.{op_class}' "
+                                     f"is not an op class; expected one of {RATE_CLASSES}.")
+            _checked(rate, f"throughput.{dtype}.{op_class}", float, where, positive=True)
+    sparse = _checked(table.get("sparse", {}), "sparse", dict, where, positive=False)
     ops = table.get("supported_ops", "all")
-    runs_as = table.get("runs_as", {})
+    if ops != "all" and not (isinstance(ops, list) and all(isinstance(o, str) for o in ops)):
+        raise WorkbenchError(f"Device profile {where}: field 'supported_ops' must be \"all\" "
+                             f"or a list of op names, received {ops!r}.")
+    runs_as = _checked(table.get("runs_as", {}), "runs_as", dict, where, positive=False)
     for dtype, target in runs_as.items():
         if target not in throughput:
             raise WorkbenchError(f"Device profile {where}: 'runs_as.{dtype}' = {target!r} has "
@@ -115,21 +134,23 @@ def profile_from_dict(table: dict, where: str) -> DeviceProfile:
         threads=_require(table, "threads", int, where),
         throughput={d: {c: float(r) for c, r in rates.items()} for d, rates in throughput.items()},
         memory_bandwidth_gb_s=_require(table, "memory_bandwidth_gb_s", float, where),
-        op_overhead_us=_require(table, "op_overhead_us", float, where),
-        invoke_overhead_us=_require(table, "invoke_overhead_us", float, where),
+        op_overhead_us=_require(table, "op_overhead_us", float, where, positive=False),
+        invoke_overhead_us=_require(table, "invoke_overhead_us", float, where, positive=False),
         ram_bytes=_require(table, "ram_bytes", int, where),
         flash_bytes=_require(table, "flash_bytes", int, where),
         supported_ops=None if ops == "all" else tuple(ops),
         fallback=table.get("fallback", ""), single_partition=table.get("single_partition", False),
-        partition_overhead_us=float(table.get("partition_overhead_us", 0.0)),
-        weight_cache_bytes=int(table.get("weight_cache_bytes", 0)),
-        offchip_bandwidth_gb_s=float(table.get("offchip_bandwidth_gb_s", 0.0)),
+        partition_overhead_us=_optional(table, "partition_overhead_us", float, where, 0.0),
+        weight_cache_bytes=_optional(table, "weight_cache_bytes", int, where, 0),
+        offchip_bandwidth_gb_s=_optional(table, "offchip_bandwidth_gb_s", float, where, 0.0),
         sparse=SparseRule(tuple(sparse.get("op_classes", ())),
                           bool(sparse.get("pointwise_only", True)),
-                          float(sparse.get("min_sparsity", 1.0)),
-                          float(sparse.get("max_speedup", 1.0))),
-        runs_as=dict(runs_as), gemm_half_depth=float(table.get("gemm_half_depth", 0.0)),
-        dynamic_quantize_g_elements_s=float(table.get("dynamic_quantize_g_elements_s", 0.0)),
+                          _optional(sparse, "min_sparsity", float, f"{where} [sparse]", 1.0),
+                          _optional(sparse, "max_speedup", float, f"{where} [sparse]", 1.0)),
+        runs_as=dict(runs_as),
+        gemm_half_depth=_optional(table, "gemm_half_depth", float, where, 0.0),
+        dynamic_quantize_g_elements_s=_optional(table, "dynamic_quantize_g_elements_s", float,
+                                                where, 0.0),
         source=str(where))
 
 
@@ -137,8 +158,12 @@ def read_profile_file(path: str | Path) -> DeviceProfile:
     path = Path(path)
     try:
         table = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        raise WorkbenchError(f"Device profile '{path}' is not valid TOML: {error}.") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise WorkbenchError(f"Device profile '{path}' is not valid TOML ({error}). Expected a "
+                             "TOML file like the built-in profiles.") from None
+    except OSError as error:
+        raise WorkbenchError(f"Cannot read the device profile '{path}': {error.strerror or error}"
+                             ". Expected a readable .toml file.") from None
     return profile_from_dict(table, f"'{path}'")
 
 
