@@ -158,7 +158,7 @@ def _unique_per_channel(op_name: str, tensor: TensorInfo) -> int:
         return tensor.unique_values
     rows = np.moveaxis(tensor.data.reshape(tensor.shape), axis, 0).reshape(tensor.shape[axis], -1)
     ordered = np.sort(rows, axis=1)
-    return int((np.diff(ordered, axis=1) != 0).sum(axis=1).max() + 1)
+    return int((ordered[:, 1:] != ordered[:, :-1]).sum(axis=1).max() + 1)
 
 
 def inspect_tflite(model: bytes | str | os.PathLike) -> TFLiteModelInfo:
