@@ -22,8 +22,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: setup
-	@echo "Starting the dashboard: open http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"
-	$(BIN)/voila notebooks/dashboard.ipynb --port=$(PORT) --no-browser --Voila.ip=127.0.0.1
+	$(BIN)/python -m widgets.serve --port=$(PORT)
 
 report: setup
 	$(BIN)/python -m workbench sweep --model default --out $(OUT)

@@ -1,119 +1,199 @@
-"""End to end in a real browser: Voila serves notebooks/dashboard.ipynb, Debian's chromium
-(driven by Playwright) answers the wizard, runs int8, and reads the plot and the table."""
+"""End to end in a real browser: the dashboard served as ``make run`` serves it (Voila with a
+preheated kernel, ``python -m widgets.serve``), driven in Debian's chromium by Playwright, offline.
+Every scenario asserts values: the run id a click shows, the options a run used, the points
+after a reload, the kernels on the server, the wizard's next step."""
 
+import json
 import os
 import re
-import socket
-import subprocess
-import sys
+import shutil
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from widgets.serve import DashboardServer
 from workbench.doctor import chromium_path
+from workbench.pipeline import sweep
+from workbench.recipes import PRUNE_EPOCHS, PRUNE_LEARNING_RATE, make_config
+from workbench.store import ExperimentStore
 
 CHROMIUM = chromium_path() or "/usr/bin/chromium"
-VOILA = Path(sys.executable).with_name("voila")
-# Offline, the widget manager's Font Awesome stylesheet (button icons) cannot come from its CDN.
-OFFLINE_CDN = "cdn.jsdelivr.net/npm/@fortawesome"
 WAIT_MS = 300_000
+CHART = ".wb-tradeoff-chart .wb-chart"
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and os.environ.get("CI") != "true",
                                 reason="chromium is not installed (CI installs it)")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, workspace, default_task):
+    """The dashboard on a workspace holding three variants far apart in size."""
+    folder = tmp_path_factory.mktemp("dashboard")
+    shutil.copytree(workspace / "models", folder / "models")
+    sweep(default_task, [make_config(name) for name in ("float32", "float16", "int8")],
+          ExperimentStore(folder), latency_runs=2, progress=False)
+    with DashboardServer(folder, folder / "voila.log") as server:
+        server.wait_preheated(1)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-background-networking", "--disable-component-update"])
+        yield launched
+        launched.close()
+
+
+class Page:
+    """A page of the dashboard that records every console error and every request that leaves
+    this machine (offline, any would fail)."""
+
+    def __init__(self, browser, server):
+        self.server = server
+        self.page = browser.new_page(viewport={"width": 1280, "height": 800})
+        self.errors, self.outside = [], []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error"
+                     else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: None if r.url.startswith(
+            ("http://127.0.0.1", "data:", "blob:")) else self.outside.append(r.url))
+
+    def open(self, reload: bool = False) -> None:
+        (self.page.reload if reload else lambda: self.page.goto(self.server.url))()
+        self.page.get_by_role("button", name="unlabelled", exact=True).wait_for(timeout=WAIT_MS)
+
+    def tab(self, name: str) -> None:
+        self.page.get_by_role("tab", name=name).click()
+
+    def chart_points(self) -> list[dict]:
+        """Each plotted variant: its run id, trace and position on the page."""
+        self.page.wait_for_function(f"() => Number(document.querySelector('{CHART}')"
+                                    "?.dataset.draws || 0) > 0", timeout=WAIT_MS)
+        self.page.locator(CHART).scroll_into_view_if_needed()
+        return self.page.eval_on_selector(CHART, """gd => {
+            const groups = gd.querySelectorAll('.scatterlayer .trace');
+            return gd.data.flatMap((trace, t) => (trace.customdata || []).map((row, i) => {
+                const box = groups[t].querySelectorAll('path.point')[i].getBoundingClientRect();
+                return {run_id: row[0], trace: trace.name, x: trace.x[i], y: trace.y[i],
+                        left: box.left + box.width / 2, top: box.top + box.height / 2};
+            }));
+        }""")
+
+    def clean(self) -> None:
+        assert self.errors == [], self.errors
+        assert self.outside == [], self.outside
 
 
 @pytest.fixture
-def dashboard(fresh_workspace):
-    port = free_port()
-    env = {**os.environ, "WORKBENCH_WORKSPACE": str(fresh_workspace)}
-    server = subprocess.Popen(
-        [str(VOILA), "notebooks/dashboard.ipynb", f"--port={port}", "--no-browser",
-         "--Voila.ip=127.0.0.1"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while True:
-        try:
-            urllib.request.urlopen(url + "voila/static/", timeout=2)
-        except OSError as error:
-            if getattr(error, "code", None):  # an HTTP answer: the server is up
-                break
-            if time.time() > deadline or server.poll() is not None:
-                server.kill()
-                pytest.fail("voila did not start")
-            time.sleep(0.5)
-        else:
-            break
-    yield url
-    server.terminate()
-    server.wait(30)
+def page(browser, served):
+    opened = Page(browser, served)
+    yield opened
+    opened.page.close()
 
 
-def plotted_latency(page) -> float:
-    """The latency (customdata column 1) of the first variant drawn in the trade-off plot."""
-    return page.evaluate("() => document.querySelector('.js-plotly-plot').data"
-                         ".find(t => t.customdata).customdata[0][1]")
+def test_each_point_shows_its_variant_and_a_reload_shows_the_same_chart(page, served):
+    page.open()
+    page.tab("Trade-offs")
+    points = page.chart_points()
+    assert sorted(point["trace"] for point in points) == ["float16", "float32", "int8"]
+    for point in points:
+        page.chart_points()  # positions after any resize or scroll
+        point = next(p for p in page.chart_points() if p["run_id"] == point["run_id"])
+        page.page.mouse.click(point["left"], point["top"])
+        page.page.locator(f".wb-run-id:text-is('{point['run_id']}')").wait_for(timeout=30_000)
+    before = sorted((p["run_id"], p["trace"], p["x"], p["y"]) for p in points)
+    served.wait_preheated(2)
+    kernels = served.kernel_count()
+    page.open(reload=True)
+    page.tab("Trade-offs")  # no other control touched
+    after = sorted((p["run_id"], p["trace"], p["x"], p["y"]) for p in page.chart_points())
+    assert after == before
+    served.wait_preheated(3)
+    deadline = time.monotonic() + 30
+    while served.kernel_count() != kernels and time.monotonic() < deadline:
+        time.sleep(0.5)  # the old page's kernel is shut down by its unload beacon
+    assert served.kernel_count() == kernels
+    page.clean()
 
 
-def test_dashboard_end_to_end(dashboard, tmp_path):
-    from playwright.sync_api import sync_playwright
+def test_prune_from_the_techniques_panel_uses_the_default_options(page, served):
+    page.open()
+    page.tab("Techniques")
+    panel = page.page.locator(".wb-techniques")
+    panel.locator("select").first.select_option("prune")
+    page.page.get_by_text("learning rate").wait_for()
+    values = {label: panel.locator(f".widget-inline-hbox:has(label:text-is('{label}')) input")
+              .first.input_value() for label in ("learning rate", "sparsity", "epochs")}
+    assert values == {"learning rate": str(PRUNE_LEARNING_RATE), "sparsity": "0.8",
+                      "epochs": str(PRUNE_EPOCHS)}
+    panel.get_by_role("button", name="Run", exact=True).click()
+    panel.get_by_text("finished: prune on default").wait_for(timeout=WAIT_MS)
+    result = panel.get_by_text(re.compile(r"^prune: accuracy")).inner_text()
+    lost = re.search(r"\(([\d.]+) points lost\)", result)
+    # bench.training_spread: prune_drop_points, over seeds and oneDNN on and off
+    assert lost is None or float(lost.group(1)) <= 1.5, result
+    row = ExperimentStore(served.workspace).results().query("recipe == 'prune'").iloc[-1]
+    config = json.loads(row["config"])
+    assert (config["learning_rate"], config["sparsity"], config["epochs"]) == \
+        (PRUNE_LEARNING_RATE, 0.8, PRUNE_EPOCHS)
+    page.clean()
 
+
+def test_wizard_recommends_the_next_step_when_int8_misses_the_target(page):
+    page.open()
+    page.tab("Model and data")
+    page.page.locator(".wb-model select").first.select_option("digits_outlier")
+    page.page.get_by_role("button", name="Load", exact=True).click()
+    page.page.locator(".wb-model").get_by_text("Loaded 'digits_outlier'").wait_for(
+        timeout=WAIT_MS)
+    page.tab("Which technique?")
+    for answer in ("labelled", "edge_tpu", "latency"):
+        page.page.get_by_role("button", name=answer, exact=True).click()
+    assert page.page.locator(".wb-wizard input[type=number]").input_value() == "1"
+    page.page.get_by_role("button", name="Run the recommended recipes").click()
+    outcome = page.page.locator(".wb-wizard .wb-verdict")
+    outcome.wait_for(timeout=WAIT_MS)
+    assert outcome.inner_text().startswith("No variant meets the target yet: int8 loses")
+    page.page.get_by_role("button", name="Run the next step: qat").wait_for()
+    page.clean()
+
+
+def test_devices_switch_the_latency_and_a_broken_upload_is_an_error_in_its_panel(page,
+                                                                                tmp_path):
     broken = tmp_path / "broken.keras"
     broken.write_bytes(b"this is not a keras archive")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        errors, failed = [], []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("requestfailed", lambda r: failed.append(r.url))
-        page.goto(dashboard, timeout=WAIT_MS)
-        page.get_by_text("Loaded 'default'.").first.wait_for(timeout=WAIT_MS)
+    page.open()
+    page.tab("Trade-offs")
+    page.chart_points()
+    select = page.page.locator(".wb-trade-offs select").first
 
-        for answer in ("unlabelled", "edge_tpu", "latency"):
-            page.get_by_role("button", name=answer, exact=True).click()
-        page.get_by_text("Edge TPU runs only full-integer int8").wait_for()
-        page.get_by_role("button", name="Run the recommended recipes").click()
-        page.get_by_text("Finished: int8 on default.").wait_for(timeout=WAIT_MS)
+    def latency_of_int8(label):
+        before = page.page.eval_on_selector(CHART, "gd => Number(gd.dataset.draws)")
+        select.select_option(label=label)
+        page.page.wait_for_function(f"() => Number(document.querySelector('{CHART}')"
+                                    f".dataset.draws) > {before}")
+        return page.page.eval_on_selector(CHART, "gd => gd.data.find(t => t.name === 'int8')"
+                                                 ".customdata[0][3]")
 
-        page.get_by_role("tab", name="Trade-offs").click()
-        page.locator(".js-plotly-plot .scatterlayer .point").first.wait_for()
-        assert "edge_tpu, estimated" in page.locator(".js-plotly-plot .gtitle").text_content()
-        on_tpu = plotted_latency(page)
-        page.locator("select:has(option:text-is('cortex_m7, estimated'))").select_option(
-            label="cortex_m7, estimated")
-        page.wait_for_function("() => document.querySelector('.js-plotly-plot .gtitle')"
-                               ".textContent.includes('cortex_m7')")
-        on_mcu = plotted_latency(page)
-        assert on_mcu > 2 * on_tpu > 0  # the microcontroller is slower than the TPU
-
-        page.get_by_role("tab", name="Results").click()
-        assert "int8" in page.locator(".wb-results").first.inner_text()
-        page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
-
-        page.get_by_role("tab", name="Model and data").click()
-        with page.expect_file_chooser() as chooser:
-            page.get_by_role("button", name="Upload .keras").click()
-        chooser.value.set_files(str(broken))
-        page.get_by_role("button", name="Upload .keras (1)").wait_for()
-        page.locator("button").filter(has_text=re.compile(r"^\W*Load\W*$")).click()
-        page.locator(".wb-error").wait_for(timeout=WAIT_MS)
-        assert "broken.keras" in page.locator(".wb-error").inner_text()
-        assert "Traceback" not in page.content()
-        page.get_by_role("tab", name="Results").click()  # the app still answers
-        assert "int8" in page.locator(".wb-results").first.inner_text()
-        browser.close()
+    on_tpu, on_mcu = latency_of_int8("edge_tpu, estimated"), latency_of_int8(
+        "cortex_m7, estimated")
+    assert on_mcu > 2 * on_tpu > 0  # the microcontroller is slower than the TPU
+    page.tab("Model and data")
+    with page.page.expect_file_chooser() as chooser:
+        page.page.get_by_role("button", name="Upload .keras").click()
+    chooser.value.set_files(str(broken))
+    page.page.get_by_role("button", name="Upload .keras (1)").wait_for()
+    page.page.get_by_role("button", name="Load", exact=True).click()
+    error = page.page.locator(".wb-model .wb-error")
+    error.wait_for(timeout=WAIT_MS)
+    assert "broken.keras" in error.inner_text() and "Traceback" not in page.page.content()
+    page.tab("Results")  # the app still answers
+    assert "int8" in page.page.locator(".wb-results").first.inner_text()
+    page.page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
     assert (tmp_path / "dashboard.png").stat().st_size > 10_000
-    offline = [url for url in failed if OFFLINE_CDN in url]
-    assert failed == offline
-    assert [e for e in errors if "ERR_NAME_NOT_RESOLVED" not in e] == []
-    assert len(errors) <= len(offline)
+    page.clean()

@@ -2,7 +2,8 @@
 
 Bounds on trained accuracy leave room for the spread between seeds and CPUs, measured by
 ``python -m bench.training_spread`` (bench/results/training_spread.json): e.g. prune_qat's drop
-ranged 0.4-1.8 points over 4 seeds with oneDNN on and off, so its bound is 3 points.
+ranged 0.4-0.9 points over 4 seeds with oneDNN on and off (0.4-1.8 with the earlier pruning
+defaults); its bound is 3 points.
 """
 
 import keras

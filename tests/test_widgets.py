@@ -1,15 +1,23 @@
-"""The panels, headless: build them, set values, click, and check the state and the results
-they produced with the real workbench (default task, small settings)."""
+"""The panels, headless: build them, set values, click, and check the state and the values they
+show, with the real workbench (default task, small settings)."""
 
+import base64
+import dataclasses
 import html
+import io
+import re
 import subprocess
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import REPO
 from widgets import WorkbenchApp
+from widgets.options import option_widget
+from workbench.recipes import RECIPES, make_config
 from workbench.tflite_inspect import inspect_tflite
 
 NOW = datetime.now(timezone.utc)
@@ -25,19 +33,43 @@ def answer(wizard, **answers):
         wizard.answers[key].value = value
 
 
+def traces(chart) -> dict:
+    """The chart's traces by name."""
+    return {trace["name"]: trace for trace in chart.figure["data"]}
+
+
 def test_opening_on_a_workspace_with_results_shows_them(workspace, ptq_rows):
     app = WorkbenchApp(workspace)
     assert app.state.task.name == "default"
     assert set(ptq_rows) <= set(app.state.results["recipe"])
-    assert len(app.explorer.figure.data) >= 1
-    assert "int8" in app.results.table.value
+    shown = traces(app.explorer.chart)
+    assert {"float32", "int8", "Pareto front"} <= set(shown)
+    assert [row[0] for row in shown["int8"]["customdata"]] == \
+        list(app.state.model_results().query("recipe == 'int8'")["run_id"])
+    assert "Pareto front (ringed" in app.explorer.explanation.value
+    table = app.results.table.value
+    assert "<th>Size (KB)</th>" in table and "<th>Accuracy lost (points)</th>" in table
     layers = app.model_panel.layers.value
     assert "<th>macs</th>" in layers and "294912" in layers  # down_conv: 8x8 -> 4x4x32, 3x3x32
-    names = [trace.name for trace in app.explorer.figure.data]
-    assert "Pareto front" in names
 
 
-def test_wizard_recommends_and_runs_int8_for_the_edge_tpu(app):
+def test_every_option_widget_starts_at_its_config_default_and_keeps_typed_values():
+    for name, config_class in RECIPES.items():
+        widgets = {spec.name: option_widget(spec) for spec in dataclasses.fields(config_class)}
+        untouched = make_config(name, {key: widget.value for key, widget in widgets.items()})
+        assert untouched == make_config(name), name
+    prune = {spec.name: option_widget(spec) for spec in dataclasses.fields(RECIPES["prune"])}
+    assert prune["learning_rate"].value == 0.0005 and prune["sparsity"].value == 0.8
+    prune["learning_rate"].text.value = 0.000375  # typed
+    prune["learning_rate"].slider.value = 0.00037501  # the slider's own snapping, echoed back
+    prune["sparsity"].value = 0.7992
+    config = make_config("prune", {key: widget.value for key, widget in prune.items()})
+    assert (config.learning_rate, config.sparsity) == (0.000375, 0.7992)
+    prune["learning_rate"].slider.value = 0.01  # a real drag writes a rounded value
+    assert prune["learning_rate"].value == 0.01
+
+
+def test_wizard_recommends_runs_and_judges_int8_for_the_edge_tpu(app):
     wizard = app.wizard
     assert wizard.run_button.disabled
     shown = [step.layout.display != "none" for step in wizard.steps]
@@ -45,21 +77,34 @@ def test_wizard_recommends_and_runs_int8_for_the_edge_tpu(app):
     answer(wizard, data="unlabelled")
     assert [step.layout.display != "none" for step in wizard.steps] == [True, True, False, False]
     answer(wizard, hardware="edge_tpu", priority="latency")
-    assert all(step.layout.display != "none" for step in wizard.steps)
-    assert "representative sample" not in wizard.recommendation.value
     assert "calibrates activation ranges" in wizard.explanations["data"].value
-    assert "Edge TPU runs only full-integer int8" in wizard.explanations["hardware"].value
     assert "<b>int8</b>" in wizard.recommendation.value
+    assert "at most 1 point(s) of test accuracy" in wizard.drop_meaning.value
     assert app.state.device == "edge_tpu" and not wizard.run_button.disabled
     wizard.run_button.click()
     job = app.state.job.wait(600)
     assert job.state == "finished", job.error
+    assert wizard.progress.value == 1.0
     assert list(app.state.results["recipe"]) == ["int8"]
     assert app.state.results["fits__edge_tpu"].iloc[0] == 1
+    assert "int8 meets the target" in wizard.outcome.value
+    assert wizard.next_button.layout.display == "none"
     assert app.explorer.device.value == "est_ms__edge_tpu"
-    plotted = [trace for trace in app.explorer.figure.data if trace.name == "default"]
-    assert plotted and list(plotted[0].text) == ["int8"]
-    assert app.state.message.startswith("Finished")
+    assert [row[0] for row in traces(app.explorer.chart)["int8"]["customdata"]] == \
+        list(app.state.results["run_id"])
+
+
+def test_wizard_recommends_the_next_step_when_int8_loses_too_much(fresh_workspace):
+    app = WorkbenchApp(fresh_workspace, model="digits_outlier")
+    wizard = app.wizard
+    answer(wizard, data="labelled", hardware="edge_tpu", priority="latency")
+    wizard.drop.value = 1.0
+    wizard.run_button.click()
+    assert app.state.job.wait(600).state == "finished"
+    assert "No variant meets the target yet: int8 loses" in wizard.outcome.value
+    assert wizard.next_button.layout.display is None
+    assert wizard.next_button.description == "Run the next step: qat"
+    assert "quantization-aware training" in wizard.outcome.value
 
 
 def test_no_data_and_integer_hardware_recommends_nothing_runnable(app):
@@ -68,14 +113,21 @@ def test_no_data_and_integer_hardware_recommends_nothing_runnable(app):
     assert "representative sample" in app.wizard.recommendation.value
 
 
-def test_technique_options_come_from_the_recipe_config(app):
+def test_training_shows_epochs_live_progress_forward_and_a_result_line(app):
     panel = app.techniques
     panel.recipe.value = "prune"
-    sparsity = panel.option_widgets["sparsity"]
-    assert (sparsity.value, sparsity.max) == (0.8, pytest.approx(0.99, abs=0.01))
-    assert panel.option_widgets["schedule"].options == ("polynomial", "constant")
-    panel.option_widgets["epochs"].value = 1
-    assert panel.config().epochs == 1
+    panel.option_widgets["epochs"].value = 2
+    fractions = []
+    app.state.observe(lambda change: change["new"].add_listener(
+        lambda job: fractions.append(job.overall_fraction)), names="job")
+    job = panel.run().wait(600)
+    assert job.state == "finished", job.error
+    assert [epoch["epoch"] for epoch in job.epochs] == [1, 2]
+    loss = panel.chart.figure["data"][0]
+    assert loss["name"] == "loss" and len(loss["y"]) == 2 and loss["y"][0] > 0
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0  # never backwards
+    assert re.search(r"prune: accuracy \d+\.\d%", panel.result.value)
+    assert re.search(r"\d\d:\d\d:\d\d  finished: prune on default", panel.log_view.value)
 
 
 def test_cancel_stops_cleanly_and_stores_nothing_partial(app):
@@ -88,7 +140,7 @@ def test_cancel_stops_cleanly_and_stores_nothing_partial(app):
     assert job.state == "cancelled"
     assert panel.progress.bar_style == "warning" and not panel.run_button.disabled
     assert app.state.results.empty
-    assert "cancelled" in panel.log_area.value
+    assert "cancelled" in panel.log_view.value
 
 
 def test_a_broken_upload_shows_an_error_in_its_panel_and_the_app_keeps_working(app):
@@ -98,27 +150,104 @@ def test_a_broken_upload_shows_an_error_in_its_panel_and_the_app_keeps_working(a
     assert panel.load() is None
     assert "wb-error" in panel.status.value and "broken.keras" in panel.status.text
     assert str(app.state.workspace) not in panel.status.text  # the upload, not the server path
-    assert "Traceback" not in panel.status.text
     assert app.state.task.name == "default"  # the loaded model stays
     panel.model_upload.value = ({"name": "notes.txt", "type": "", "size": 2,
                                  "content": memoryview(b"hi"), "last_modified": NOW},)
     assert panel.load() is None and "expected a .keras file" in panel.status.text
 
 
-def test_details_and_comparison(workspace, ptq_rows):
-    app = WorkbenchApp(workspace)
-    row = app.state.results.set_index("recipe").loc["int8"].copy()
-    row["recipe"] = "int8"
-    details = html.unescape(app.explorer.show(row))
-    assert "download the .tflite" in details and "workbench.make_config('int8'" in details
-    assert "FULLY_CONNECTED" in details
-    (histogram,) = app.explorer.histogram.data
-    assert histogram.x.min() >= -128 and histogram.x.max() <= 127  # int8 codes
-    kernels = inspect_tflite(row["tflite_path"]).weight_tensors()
-    assert len(histogram.x) == sum(kernel.data.size for kernel in kernels)
-    ids = list(app.state.results.set_index("recipe").loc[["int8", "float32"], "run_id"])
-    app.results.pick.value = tuple(ids)
-    assert "default / int8" in app.results.comparison.value
+def test_model_menu_follows_the_loaded_model_and_lists_earlier_uploads(app, tmp_path):
+    import keras
+
+    panel = app.model_panel
+    assert panel.choice.value == "default"
+    inputs = keras.Input((8, 8, 1))
+    keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs))).save(
+        tmp_path / "mine.keras")
+    content = (tmp_path / "mine.keras").read_bytes()
+    panel.model_upload.value = ({"name": "mine.keras", "type": "", "size": len(content),
+                                 "content": memoryview(content), "last_modified": NOW},)
+    assert panel.load() is True
+    assert panel.choice.value == "upload: mine.keras"
+    assert "without a dataset: accuracy will stay empty" in panel.status.text
+    panel.choice.value = "digits_outlier"
+    assert panel.load() is True and app.state.task.name == "digits_outlier"
+    panel.choice.value = "upload: mine.keras"  # an earlier upload, reused
+    assert panel.load() is True and app.state.task.name == "mine"
+
+
+@pytest.fixture
+def explored(fresh_workspace, default_task):
+    """An app on a workspace holding float32, int8 and prune (one epoch) of the default model."""
+    from workbench.pipeline import sweep
+    from workbench.store import ExperimentStore
+
+    configs = [make_config("float32"), make_config("int8"), make_config("prune", {"epochs": 1})]
+    sweep(default_task, configs, ExperimentStore(fresh_workspace), latency_runs=2,
+          progress=False, devices=["cortex_m7", "host"])
+    return WorkbenchApp(fresh_workspace)
+
+
+def test_clicking_each_point_shows_that_variant(explored):
+    explorer = explored.explorer
+    shown = traces(explorer.chart)
+    points = [(name, row) for name, trace in shown.items() if name != "Pareto front"
+              for row in trace["customdata"]]
+    assert sorted(name for name, _ in points) == ["float32", "int8", "prune"]
+    for name, customdata in points:
+        explorer.chart.click([{"trace": 0, "index": 0, "customdata": customdata}])
+        assert explorer.details.shown_run_id == customdata[0]
+        assert f">{customdata[0]}</code>" in explorer.details.header.value
+        assert f": {name}</h4>" in explorer.details.header.value
+
+
+def test_details_show_deltas_verdict_where_time_goes_and_weights(explored):
+    explorer, state = explored.explorer, explored.state
+    state.device = "cortex_m7"
+    rows = state.results.set_index("recipe")
+    int8, float32 = rows.loc["int8"], rows.loc["float32"]
+    explorer.show(int8["run_id"])
+    details = explorer.details
+    ratio = float32["size_bytes"] / int8["size_bytes"]
+    assert f"{ratio:.2f}x smaller than the float32 variant" in details.figures.value
+    assert "points lost against the float model" in details.figures.value or \
+        "points gained" in details.figures.value
+    assert "On <b>cortex_m7</b>" in details.verdict.value and "512,000" not in \
+        details.verdict.value and "of 500 KB" in details.verdict.value
+    bars = details.time_chart.figure["data"][0]
+    assert len(bars["x"]) > 0 and abs(sum(bars["x"]) - 0) > 0
+    real, codes = details.histogram.figure["data"]
+    kernels = inspect_tflite(int8["tflite_path"]).weight_tensors()
+    assert sum(codes["y"]) == sum(kernel.data.size for kernel in kernels) == sum(real["y"])
+    assert min(codes["x"]) >= -128 and max(codes["x"]) <= 127  # int8 codes
+    explorer.show(float32["run_id"])  # a float model: one histogram of real values
+    assert len(details.histogram.figure["data"]) == 1
+    assert "workbench.make_config('float32'" in html.unescape(details.extra.value)
+
+
+def test_results_read_at_a_glance_filter_download_compare_and_delete(explored):
+    panel, state = explored.results, explored.state
+    assert panel.model.value == "default"
+    headers = re.findall(r"<th>([^<]*)</th>", panel.table.value)
+    assert headers[:4] == ["Model", "Recipe", "Accuracy (%)", "Accuracy lost (points)"]
+    cells = re.findall(r"<td>([^<]*)</td>", panel.table.value)
+    assert {cells[i + 1] for i in range(0, len(cells), len(headers))} == \
+        {"float32", "int8", "prune"}
+    link = re.search(r'href="data:text/csv;base64,([^"]+)"', panel.download.value).group(1)
+    assert len(pd.read_csv(io.StringIO(base64.b64decode(link).decode()))) == 3
+    ids = state.results.set_index("recipe")["run_id"]
+    panel.first.value, panel.second.value = ids["float32"], ids["int8"]
+    comparison = panel.comparison.value
+    size_row = re.search(r"<th>Size \(KB\)</th>(.*?)</tr>", comparison).group(1)
+    assert size_row.index("wb-better") > size_row.index("</td>")  # int8, the second, is smaller
+    assert "<th>recipe</th><td>float32</td><td>int8</td>" in comparison
+    artifact = Path(state.results.set_index("recipe").loc["prune", "tflite_path"])
+    panel.to_delete.value = ids["prune"]
+    panel.delete_button.click()
+    assert panel.delete_button.description == "Confirm delete" and artifact.exists()
+    panel.delete_button.click()
+    assert "prune" not in set(state.results["recipe"]) and not artifact.exists()
+    assert "prune" not in panel.table.value
 
 
 def test_the_core_never_imports_the_ui():
@@ -132,14 +261,14 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 
 
 def page_texts(widget) -> list[str]:
-    """Every string the app puts on the page: HTML values, labels, plot names and texts."""
+    """Every string the app puts on the page: HTML values, labels, chart figures."""
     import ipywidgets as w
 
     found = []
     if isinstance(widget, (w.HTML, w.Label, w.HTMLMath)):
         found.append(widget.value)
-    if hasattr(widget, "data") and hasattr(widget, "layout") and hasattr(widget, "to_dict"):
-        found.append(str(widget.to_dict()))  # a plotly FigureWidget: traces and layout
+    if isinstance(getattr(widget, "figure", None), dict):
+        found.append(str(widget.figure))
     for child in getattr(widget, "children", ()):
         found += page_texts(child)
     return found
@@ -173,9 +302,10 @@ def test_names_from_users_and_files_are_escaped_everywhere(fresh_workspace, tmp_
     assert app.model_panel.load() is True and app.state.task.name == HOSTILE
     job = app.techniques.run().wait(600)
     assert job.state == "finished" and not job.result.failures, (job.error, job.result)
-    row = app.state.results.iloc[0]
-    app.explorer.show(row)
-    app.results.pick.value = (row["run_id"],)
+    row = app.state.model_results().iloc[0]
+    app.explorer.show(row["run_id"])
+    app.explorer.scope.value = "all"
+    app.results.model.value = "all models"
     shown = "\n".join(page_texts(app))
     assert HOSTILE not in shown and "<b onmouseover" not in shown
     assert html.escape(HOSTILE) in shown  # the name is there, as text

@@ -5,7 +5,7 @@ Example:
     >>> WorkbenchApp()            # in a notebook: the whole app   # doctest: +SKIP
 """
 
-from widgets.app import WorkbenchApp
+from widgets.app import WorkbenchApp, dashboard
 from widgets.state import AppState
 
-__all__ = ["AppState", "WorkbenchApp"]
+__all__ = ["AppState", "WorkbenchApp", "dashboard"]

@@ -11,7 +11,7 @@ import ipywidgets as w
 
 from workbench.errors import WorkbenchError
 
-COLOURS = {"info": "#1b5e20", "error": "#b71c1c", "busy": "#0d47a1"}
+COLOURS = {"info": "#1b5e20", "error": "#b71c1c", "busy": "#0d47a1", "warning": "#8a5300"}
 log = logging.getLogger("widgets")
 
 

@@ -1,58 +1,227 @@
-"""The results table (sortable) and a side-by-side comparison of two variants."""
+"""The results table, readable at a glance (words and units in the headers, numbers formatted,
+one mark for a missing value, deltas against the baseline), filtered by model, sorted, as CSV;
+a variant can be deleted (its artifact too); two variants compared side by side, the better
+value highlighted, their option differences listed."""
 
 from __future__ import annotations
 
+import base64
+import json
+import math
+
 import ipywidgets as w
+import pandas as pd
 
-from widgets.common import PanelStatus, frame_html, guarded
+from widgets.common import PanelStatus, escape, guarded
 
-SHOWN = ["run_id", "model", "recipe", "size_bytes", "gzip_bytes", "accuracy", "latency_ms",
-         "weight_sparsity", "max_unique_weights", "int8_ops_fraction"]
+MISSING = "—"
+ALL_MODELS = "all models"
+
+
+def _columns(device: str) -> list[tuple]:
+    """(header, source column, scale, format, better: 'low' | 'high' | None)."""
+    return [
+        ("Model", "model", None, "s", None), ("Recipe", "recipe", None, "s", None),
+        ("Accuracy (%)", "accuracy", 100.0, ".2f", "high"),
+        ("Accuracy lost (points)", "drop_points", 1.0, ".2f", "low"),
+        ("Size (KB)", "size_bytes", 1 / 1024, ".1f", "low"),
+        ("x smaller", "x_smaller", 1.0, ".2f", "high"),
+        ("Gzip (KB)", "gzip_bytes", 1 / 1024, ".1f", "low"),
+        ("x smaller (gzip)", "x_smaller_gzip", 1.0, ".2f", "high"),
+        ("Host latency (ms)", "latency_ms", 1.0, ".3g", "low"),
+        (f"{device} latency (ms, est.)", f"est_ms__{device}", 1.0, ".3g", "low"),
+        (f"x faster ({device})", "x_faster", 1.0, ".2f", "high"),
+        (f"Fits {device}", f"fits__{device}", None, "yesno", "high"),
+        ("Zeros in kernels (%)", "weight_sparsity", 100.0, ".1f", None),
+        ("Most distinct weights", "max_unique_weights", 1.0, ".0f", None),
+        ("int8 ops (%)", "int8_ops_fraction", 100.0, ".0f", "high"),
+        ("Run", "run_id", None, "s", None),
+    ]
+
+
+def _format(value, scale, fmt) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return MISSING
+    if fmt == "s":
+        return str(value)
+    if fmt == "yesno":
+        return "yes" if int(value) else "no"
+    return format(float(value) * scale, fmt)
+
+
+def display_table(frame: pd.DataFrame, device: str) -> pd.DataFrame:
+    """``frame`` (with deltas) as the table people read: headers in words with units."""
+    shown = {}
+    for header, column, scale, fmt, _ in _columns(device):
+        if column in frame:
+            shown[header] = [_format(value, scale, fmt) for value in frame[column]]
+    return pd.DataFrame(shown)
 
 
 class ResultsPanel(w.VBox):
     def __init__(self, state):
         self.state = state
-        self.sort = w.Dropdown(options=SHOWN[2:], value="size_bytes", description="Sort by")
-        self.descending = w.Checkbox(value=False, description="descending")
-        self.table = w.HTML()
-        self.pick = w.SelectMultiple(description="Compare", rows=6)
-        self.comparison = w.HTML()
+        self.model = w.Dropdown(description="Model", layout=w.Layout(width="22em"))
+        self.sort = w.Dropdown(description="Sort by", layout=w.Layout(width="24em"))
+        self.descending = w.Checkbox(value=False, description="descending", indent=False)
+        self.download = w.HTML()
+        self.table = w.HTML(layout=w.Layout(width="100%", overflow="auto"))
+        self.to_delete = w.Dropdown(description="Variant", layout=w.Layout(width="34em"))
+        self.delete_button = w.Button(description="Delete", button_style="warning")
+        self.first = w.Dropdown(description="Compare", layout=w.Layout(width="34em"))
+        self.second = w.Dropdown(description="with", layout=w.Layout(width="34em"))
+        self.comparison = w.HTML(layout=w.Layout(width="100%", overflow="auto"))
         self.status = PanelStatus()
+        self._armed_delete = None
+        self._followed = None
         self.render = guarded(self.status, "Showing the results")(self.render)
         self.compare = guarded(self.status, "Comparing")(self.compare)
-        self.sort.observe(lambda _: self.render(), names="value")
-        self.descending.observe(lambda _: self.render(), names="value")
-        self.pick.observe(lambda _: self.compare(), names="value")
-        state.observe(lambda _: self.render(), names=["results", "device"])
-        self.render()
-        super().__init__([w.HTML("<h3>Results</h3>"), w.HBox([self.sort, self.descending]),
-                          self.status, self.table, self.pick, self.comparison])
+        self.delete = guarded(self.status, "Deleting")(self.delete)
+        for control in (self.model, self.sort, self.descending):
+            control.observe(lambda _: self.render(), names="value")
+        for control in (self.first, self.second):
+            control.observe(lambda _: self.compare(), names="value")
+        self.to_delete.observe(lambda _: self._disarm(), names="value")
+        self.delete_button.on_click(lambda _: self.delete())
+        state.observe(lambda _: self.refresh(), names=["results", "device", "task"])
+        self.refresh()
+        super().__init__([
+            w.HTML("<h3>Results</h3>"),
+            w.HBox([self.model, self.sort, self.descending, self.download],
+                   layout=w.Layout(flex_flow="row wrap", align_items="center")),
+            self.status, self.table, w.HTML("<h4>Compare two variants</h4>"),
+            w.HBox([self.first, self.second], layout=w.Layout(flex_flow="row wrap")),
+            self.comparison, w.HTML("<h4>Delete a variant</h4>"),
+            w.HBox([self.to_delete, self.delete_button])])
+        self.add_class("wb-results-panel")
 
-    def columns(self) -> list[str]:
-        estimate = f"est_ms__{self.state.device}"
-        extra = [estimate] if estimate in self.state.results else []
-        return [c for c in SHOWN if c in self.state.results] + extra
+    def rows(self) -> pd.DataFrame:
+        """The rows the table shows (filtered by model, sorted), with their deltas."""
+        frame = self.state.with_deltas()
+        if frame.empty:
+            return frame
+        if self.model.value and self.model.value != ALL_MODELS:
+            frame = frame[frame["model"] == self.model.value]
+        column = self.sort.value or "size_bytes"
+        if column in frame:
+            frame = frame.sort_values(column, ascending=not self.descending.value,
+                                      na_position="last")
+        return frame
+
+    def refresh(self) -> None:
+        """Follow new rows, another device or another loaded model."""
+        frame = self.state.results
+        models = [ALL_MODELS, *dict.fromkeys(frame["model"])] if not frame.empty \
+            else [ALL_MODELS]
+        loaded = self.state.task.name if self.state.task is not None else None
+        if loaded != self._followed:  # a newly loaded model: show its rows
+            self._followed, wanted = loaded, loaded if loaded in models else ALL_MODELS
+        else:
+            wanted = self.model.value if self.model.value in models else ALL_MODELS
+        self.model.options, self.model.value = models, wanted
+        sortable = {header: column for header, column, _, fmt, _ in _columns(self.state.device)
+                    if fmt != "s" or column in ("model", "recipe")}
+        current = self.sort.value
+        self.sort.options = list(sortable.items())
+        self.sort.value = current if current in sortable.values() else "size_bytes"
+        self.render()
 
     def render(self) -> None:
-        frame = self.state.results
+        frame = self.rows()
         if frame.empty:
             self.table.value = "<p>No results yet.</p>"
-            self.pick.options = []
+            self.download.value = ""
+            for control in (self.first, self.second, self.to_delete):
+                control.options = []
             return
-        ordered = frame.sort_values(self.sort.value, ascending=not self.descending.value,
-                                    na_position="last")
-        self.table.value = frame_html(ordered[self.columns()], "wb-table wb-results")
-        self.pick.options = [(f"{r.model} / {r.recipe} ({r.run_id})", r.run_id)
-                             for r in ordered.itertuples()]
+        table = display_table(frame, self.state.device)
+        self.table.value = table.to_html(index=False, classes="wb-table wb-results", border=0,
+                                         escape=True)
+        self.download.value = self._csv_link(frame)
+        choices = [(f"{row.model} / {row.recipe} ({row.run_id})", row.run_id)
+                   for row in frame.itertuples()]
+        for control in (self.first, self.second, self.to_delete):
+            current = control.value
+            control.options = choices
+            ids = [run_id for _, run_id in choices]
+            control.value = current if current in ids else None
+        if self.first.value is None and len(choices) > 1:
+            self.first.value, self.second.value = choices[0][1], choices[1][1]
+
+    @staticmethod
+    def _csv_link(frame: pd.DataFrame) -> str:
+        from workbench.store import RESULT_COLUMNS, device_columns_of
+
+        columns = [c for c in (*RESULT_COLUMNS, "drop_points", "x_smaller", "x_smaller_gzip",
+                               "x_faster", *device_columns_of(frame.columns)) if c in frame]
+        data = base64.b64encode(frame[columns].to_csv(index=False).encode()).decode()
+        return (f'<a download="results.csv" href="data:text/csv;base64,{data}">'
+                f"download CSV ({len(frame)} rows)</a>")
 
     def compare(self) -> None:
-        chosen = list(self.pick.value)[:2]
-        if len(chosen) < 2:
-            self.comparison.value = "<p>Pick two variants to compare them.</p>"
+        """The two chosen variants side by side: the better value in bold green, then the
+        options that differ."""
+        a, b = self.first.value, self.second.value
+        if not a or not b or a == b:
+            self.comparison.value = "<p>Pick two different variants to compare them.</p>"
             return
-        rows = self.state.results.set_index("run_id").loc[chosen]
-        side_by_side = rows[[c for c in self.columns() if c != "run_id"]].T
-        side_by_side.columns = [f"{r.model} / {r.recipe}" for r in rows.itertuples()]
-        self.comparison.value = side_by_side.to_html(border=0, classes="wb-table", escape=True,
-                                                     float_format=lambda v: f"{v:.4g}")
+        table = self.state.with_deltas().set_index("run_id")
+        left, right = table.loc[a], table.loc[b]
+        rows = []
+        for header, column, scale, fmt, better in _columns(self.state.device)[2:-1]:
+            if column not in table:
+                continue
+            values = [left.get(column), right.get(column)]
+            texts = [_format(value, scale, fmt) for value in values]
+            if texts[0] == texts[1] == MISSING:
+                continue
+            marks = _better(values, better)
+            cells = "".join(f"<td class='{'wb-better' if mark else ''}'>{escape(text)}</td>"
+                            for text, mark in zip(texts, marks))
+            rows.append(f"<tr><th>{escape(header)}</th>{cells}</tr>")
+        heads = "".join(f"<th>{escape(row['model'])} / {escape(row['recipe'])}<br>"
+                        f"<small>{escape(run_id)}</small></th>"
+                        for run_id, row in ((a, left), (b, right)))
+        self.comparison.value = (f"<table class='wb-table wb-compare'><tr><th></th>{heads}</tr>"
+                                 f"{''.join(rows)}</table>" + _config_differences(left, right))
+
+    def _disarm(self) -> None:
+        self._armed_delete = None
+        self.delete_button.description, self.delete_button.button_style = "Delete", "warning"
+
+    def delete(self) -> None:
+        """First click: ask to confirm; second click on the same variant: delete it."""
+        run_id = self.to_delete.value
+        if not run_id:
+            self.status.error("Pick the variant to delete first.")
+            return
+        if self._armed_delete != run_id:
+            self._armed_delete = run_id
+            self.delete_button.description, self.delete_button.button_style = \
+                "Confirm delete", "danger"
+            self.status.show(f"Click 'Confirm delete' to remove {run_id} and its .tflite.")
+            return
+        self.state.delete(run_id)
+        self._disarm()
+        self.status.show(f"Deleted {run_id} and its .tflite.")
+
+
+def _better(values: list, better: str | None) -> list[bool]:
+    numbers = [None if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+               else float(v) for v in values]
+    if better is None or None in numbers or numbers[0] == numbers[1]:
+        return [False, False]
+    best = max(numbers) if better == "high" else min(numbers)
+    return [number == best for number in numbers]
+
+
+def _config_differences(left, right) -> str:
+    a = {"recipe": left["recipe"], **json.loads(left["config"] or "{}")}
+    b = {"recipe": right["recipe"], **json.loads(right["config"] or "{}")}
+    differing = [key for key in sorted(set(a) | set(b)) if a.get(key, MISSING) !=
+                 b.get(key, MISSING)]
+    if not differing:
+        return "<p>Same recipe and options.</p>"
+    rows = "".join(f"<tr><th>{escape(key)}</th><td>{escape(a.get(key, MISSING))}</td>"
+                   f"<td>{escape(b.get(key, MISSING))}</td></tr>" for key in differing)
+    return f"<p>Options that differ:</p><table class='wb-table wb-config-diff'>{rows}</table>"

@@ -1,8 +1,8 @@
 """The one state object every panel observes: task, results, chosen device, running job.
 
 All work goes through ``workbench`` (the panels only bind widgets to it); slow work runs as a
-``workbench.jobs.Job`` so the kernel stays responsive. Errors become ``message`` text, never a
-traceback on the page.
+``workbench.jobs.Job`` so the kernel stays responsive. Errors become ``message`` text (or the
+status line of the panel that caused them), never a traceback on the page.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from widgets.common import user_message
 from workbench.errors import WorkbenchError
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+UPLOADS = "uploads"
 
 
 class AppState(traitlets.HasTraits):
     task = traitlets.Any(None, allow_none=True)
-    results = traitlets.Instance(pd.DataFrame, args=())
+    results = traitlets.Instance(pd.DataFrame, args=())  # every stored row, all models
     device = traitlets.Unicode("host")
     job = traitlets.Any(None, allow_none=True)
     message = traitlets.Unicode("")
@@ -45,16 +46,45 @@ class AppState(traitlets.HasTraits):
         return self.store
 
     def refresh(self) -> None:
-        """Reload the stored rows (of the current model, or all when none is loaded)."""
-        model = self.task.name if self.task is not None else None
+        """Reload every stored row."""
         if self.store is None:
             self.results = pd.DataFrame()
             return
         try:
-            self.results = self.store.results(model)
+            self.results = self.store.results()
         except WorkbenchError as error:
             self.say(str(error), "error")
             self.results = pd.DataFrame()
+
+    def model_results(self, model: str | None = None) -> pd.DataFrame:
+        """The rows of ``model`` (default: the loaded one; all rows when none is loaded)."""
+        model = model or (self.task.name if self.task is not None else None)
+        if model is None or self.results.empty:
+            return self.results
+        return self.results[self.results["model"] == model]
+
+    def with_deltas(self, frame: pd.DataFrame | None = None) -> pd.DataFrame:
+        """``frame`` (default: every row) with its deltas against each model's baseline, the
+        speed-up measured on the chosen device (its estimate; this host when it has none)."""
+        from workbench.compare import with_deltas
+
+        frame = self.results if frame is None else frame
+        if frame.empty:
+            return frame
+        latency = f"est_ms__{self.device}"
+        return with_deltas(frame, latency if latency in frame else "latency_ms")
+
+    def summaries(self, rows: list[dict]) -> list[str]:
+        """One line per finished row, with its deltas (``workbench.compare.summary_line``)."""
+        from workbench.compare import summary_line
+
+        ids = [row["run_id"] for row in rows]
+        table = self.with_deltas()
+        if table.empty:
+            return []
+        table = table.set_index("run_id")
+        return [summary_line({**table.loc[run_id].to_dict(), "run_id": run_id})
+                for run_id in ids if run_id in table.index]
 
     def say(self, text: str, kind: str = "info") -> None:
         self.message_kind, self.message = kind, text
@@ -79,6 +109,14 @@ class AppState(traitlets.HasTraits):
         self.say(f"Loaded '{task.name}'.")
         self.refresh()
 
+    def earlier_uploads(self) -> list[str]:
+        """Models uploaded before, kept in the workspace (file names)."""
+        folder = self.workspace / UPLOADS
+        return sorted(path.name for path in folder.glob("*.keras")) if folder.is_dir() else []
+
+    def upload_path(self, name: str):
+        return self.workspace / UPLOADS / name
+
     def save_upload(self, name: str, content: bytes, suffixes: tuple[str, ...]):
         """Write an uploaded file into the workspace; a clear error for a wrong name, type or
         size."""
@@ -96,7 +134,7 @@ class AppState(traitlets.HasTraits):
                 f"'{base}' is {len(content):,} bytes ({len(content) / 2**20:.1f} MB); the limit "
                 f"is {MAX_UPLOAD_BYTES:,} bytes ({MAX_UPLOAD_BYTES // 2**20} MB). Use the "
                 "command line for bigger files.")
-        folder = self.workspace / "uploads"
+        folder = self.workspace / UPLOADS
         try:
             folder.mkdir(exist_ok=True)
             path = folder / base
@@ -126,6 +164,11 @@ class AppState(traitlets.HasTraits):
         job.add_listener(self._on_job_progress)
         self.job = job
         return job.start()
+
+    def delete(self, run_id: str) -> None:
+        """Remove a stored variant and its artifact, then reload the rows."""
+        self.require_store().delete(run_id)
+        self.refresh()
 
     def _on_job_progress(self, job) -> None:
         if job.state == "finished":

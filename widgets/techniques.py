@@ -1,36 +1,42 @@
-"""One panel for every recipe: its options as widgets generated from the recipe config, a
-Run button, progress with the current phase, Cancel, and a log."""
+"""One panel for every recipe: its options as widgets generated from the recipe config, Run,
+progress over the whole job, Cancel, a live chart of loss and accuracy per training epoch, a
+log with times (newest first), and a one-line result with its deltas at the end."""
 
 from __future__ import annotations
 
-import dataclasses
+import time
+
 import ipywidgets as w
 
 from widgets.common import PanelStatus, escape, guarded
+from widgets.options import option_widget
+from widgets.plotly_chart import PlotlyChart
 from workbench.recipes import RECIPES, make_config
 
+LOG_LINES = 200
 
-def option_widget(spec: dataclasses.Field):
-    """A widget for one config option, with the option's valid range or choices."""
-    meta, default = spec.metadata, spec.default
-    label = spec.name.replace("_", " ")
-    style = {"description_width": "initial"}
-    if meta.get("choices"):
-        return w.Dropdown(options=list(meta["choices"]), value=default, description=label,
-                          style=style)
-    if isinstance(default, bool):
-        return w.Checkbox(value=default, description=label, style=style)
-    low, high = meta.get("minimum"), meta.get("maximum")
-    if isinstance(default, int):
-        return w.BoundedIntText(value=default, min=low if low is not None else 0,
-                                max=high if high is not None else 10**6, description=label,
-                                style=style)
-    if low is not None and high is not None:
-        return w.FloatSlider(value=default, min=low, max=high, step=(high - low) / 100,
-                             description=label, readout_format=".4g", style=style)
-    return w.BoundedFloatText(value=default, min=low if low is not None else 0.0,
-                              max=high if high is not None else 1e6, description=label,
-                              style=style)
+
+def training_figure(epochs: list[dict]) -> dict:
+    """Loss (left axis) and accuracy (right axis) for each finished epoch, numbered across the
+    training phases of the run (pruning, then clustering...)."""
+    steps = list(range(1, len(epochs) + 1))
+    phases = [epoch["phase"] for epoch in epochs]
+    data = [{"type": "scatter", "mode": "lines+markers", "name": "loss", "x": steps,
+             "y": [epoch.get("loss") for epoch in epochs], "text": phases,
+             "hovertemplate": "epoch %{x}: loss %{y:.4f}<br>%{text}<extra></extra>"},
+            {"type": "scatter", "mode": "lines+markers", "name": "accuracy (train)",
+             "x": steps, "y": [epoch.get("accuracy") for epoch in epochs], "yaxis": "y2",
+             "text": phases,
+             "hovertemplate": "epoch %{x}: accuracy %{y:.2%}<br>%{text}<extra></extra>"}]
+    layout = {"height": 230, "margin": {"l": 50, "r": 50, "t": 30, "b": 35},
+              "template": "plotly_white", "title": {"text": "training, per epoch",
+                                                    "font": {"size": 13}},
+              "xaxis": {"title": {"text": "epoch"}, "dtick": 1},
+              "yaxis": {"title": {"text": "loss"}},
+              "yaxis2": {"title": {"text": "accuracy"}, "overlaying": "y", "side": "right",
+                         "tickformat": ".0%"},
+              "legend": {"orientation": "h", "y": 1.15, "x": 1, "xanchor": "right"}}
+    return {"data": data, "layout": layout}
 
 
 class TechniquePanel(w.VBox):
@@ -40,13 +46,18 @@ class TechniquePanel(w.VBox):
         self.summary = w.HTML()
         self.options = w.VBox()
         self.option_widgets = {}
-        self.run_button = w.Button(description="Run", button_style="primary", icon="play")
-        self.cancel_button = w.Button(description="Cancel", icon="stop", disabled=True)
-        self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="")
+        self.run_button = w.Button(description="Run", button_style="primary")
+        self.cancel_button = w.Button(description="Cancel", disabled=True)
+        self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="",
+                                        layout=w.Layout(width="24em"))
         self.phase = w.HTML()
-        self.log_area = w.Textarea(value="", layout=w.Layout(width="100%", height="8em"),
-                                   disabled=True)
+        self.chart = PlotlyChart(layout=w.Layout(width="100%", display="none"))
+        self.result = w.HTML()
+        self.log_view = w.HTML("<pre class='wb-log'></pre>",
+                               layout=w.Layout(max_height="12em", overflow="auto"))
         self.status = PanelStatus()
+        self._lines: list[str] = []
+        self._shown_epochs = self._logged = 0
         self.run = guarded(self.status, "Starting the run")(self.run)
         self.recipe.observe(lambda _: self._build_options(), names="value")
         self.run_button.on_click(lambda _: self.run())
@@ -55,7 +66,10 @@ class TechniquePanel(w.VBox):
         self._build_options()
         super().__init__([w.HTML("<h3>Techniques</h3>"), self.recipe, self.summary, self.options,
                           w.HBox([self.run_button, self.cancel_button]), self.status,
-                          w.HBox([self.progress, self.phase]), self.log_area])
+                          w.HBox([self.progress, self.phase]), self.result, self.chart,
+                          self.log_view])
+        self.add_class("wb-techniques")
+        self.chart.add_class("wb-training-chart")
 
     def _build_options(self) -> None:
         config_class = RECIPES[self.recipe.value]
@@ -65,6 +79,7 @@ class TechniquePanel(w.VBox):
         self.options.children = list(self.option_widgets.values())
 
     def config(self):
+        """The recipe config the options shown make (a ``RecipeError`` if one is invalid)."""
         return make_config(self.recipe.value,
                            {name: widget.value for name, widget in self.option_widgets.items()})
 
@@ -80,25 +95,43 @@ class TechniquePanel(w.VBox):
 
     def _on_new_job(self, change) -> None:
         job = change["new"]
-        if job is not None:
-            self._write(f"started: {job.description}")
-            job.add_listener(self._show_job)
-            self._show_job(job)
+        if job is None:
+            return
+        self.result.value = ""  # the log goes on across jobs, newest line first
+        self._shown_epochs = self._logged = 0
+        self.chart.layout.display = "none"
+        self._write(f"started: {job.description}")
+        job.add_listener(self._show_job)
+        self._show_job(job)
 
     def _show_job(self, job) -> None:
         running = job.active
         self.run_button.disabled, self.cancel_button.disabled = running, not running
-        fraction = job.fraction
-        self.progress.value = 1.0 if job.state == "finished" else (fraction or 0.0)
+        self.progress.value = job.overall_fraction
         self.progress.bar_style = {"finished": "success", "error": "danger",
                                    "cancelled": "warning"}.get(job.state, "info")
         steps = f" ({job.done}/{job.total})" if job.total else ""
-        self.phase.value = escape(f"{job.state}: {job.phase}{steps}" if running else job.state)
+        self.phase.value = escape(f"{job.phase}{steps}" if running else job.state)
+        for when, phase in job.log[self._logged:]:
+            self._write(phase, when)
+        self._logged = len(job.log)
+        if len(job.epochs) != self._shown_epochs:
+            self._shown_epochs = len(job.epochs)
+            self.chart.show(training_figure(list(job.epochs)))
+            self.chart.layout.display = None
         if not running:
-            self._write(f"{job.state}: {job.description}" + (f": {job.error}" if job.error
-                                                             else ""))
-            if job.state == "error":
-                self.status.error(job.error)
+            self._finished(job)
 
-    def _write(self, line: str) -> None:
-        self.log_area.value = (self.log_area.value + line + "\n")[-5000:]
+    def _finished(self, job) -> None:
+        self._write(f"{job.state}: {job.description}" + (f": {job.error}" if job.error else ""))
+        if job.state == "error":
+            self.status.error(job.error)
+        if job.state == "finished" and job.result is not None:
+            self.result.value = "".join(f"<p><b>{escape(line)}</b></p>"
+                                        for line in self.state.summaries(job.result.rows))
+
+    def _write(self, line: str, when: float | None = None) -> None:
+        stamp = time.strftime("%H:%M:%S", time.localtime(when or time.time()))
+        self._lines = [*self._lines, f"{stamp}  {line}"][-LOG_LINES:]
+        self.log_view.value = ("<pre class='wb-log'>" + "\n".join(escape(text) for text in
+                                                             reversed(self._lines)) + "</pre>")

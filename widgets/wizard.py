@@ -1,14 +1,16 @@
-"""The decision-tree wizard: four questions, a sentence of consequence for each answer, then
-the recommended recipes and a button that runs them."""
+"""The decision-tree wizard: four questions, a sentence of consequence for each answer, the
+recommended recipes and a button that runs them; then it reads what was measured against the
+target (accuracy points, the device's latency and memory) and says which variant meets it, or
+what to run next, with a button for that."""
 
 from __future__ import annotations
-
-
 
 import ipywidgets as w
 
 from widgets.common import PanelStatus, escape, guarded
-from workbench.advisor import QUESTIONS, consequence, recommend
+from workbench.advisor import QUESTIONS, assess, consequence, recommend
+
+DEFAULT_MAX_DROP = 1.0
 
 
 class WizardPanel(w.VBox):
@@ -24,21 +26,37 @@ class WizardPanel(w.VBox):
             self.answers[key], self.explanations[key] = buttons, explanation
             self.steps.append(w.VBox([w.HTML(f"<b>{escape(question)}</b>"), buttons,
                                       explanation]))
-        self.drop = w.FloatSlider(value=1.0, min=0.0, max=10.0, step=0.5,
-                                  description="Max drop", readout_format=".1f")
-        self.drop.observe(lambda _: self._update(), names="value")
+        self.drop = w.BoundedFloatText(value=DEFAULT_MAX_DROP, min=0.0, max=100.0, step=0.1,
+                                       description="Max drop", layout=w.Layout(width="14em"))
+        self.drop_meaning = w.HTML()
         self.recommendation = w.HTML()
-        self.run_button = w.Button(description="Run the recommended recipes",
-                                   button_style="success", icon="play", disabled=True,
-                                   layout=w.Layout(width="auto"))
         self.status = PanelStatus()
+        self.run_button = w.Button(description="Run the recommended recipes",
+                                   button_style="success", disabled=True,
+                                   layout=w.Layout(width="auto"))
+        self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0,
+                                        layout=w.Layout(width="24em", display="none"))
+        self.phase = w.HTML()
+        self.outcome = w.HTML()
+        self.next_button = w.Button(button_style="primary",
+                                    layout=w.Layout(width="auto", display="none"))
+        self._next_recipes: list[str] = []
         self.run = guarded(self.status, "Starting the recommended recipes")(self.run)
+        self.run_next = guarded(self.status, "Starting the next step")(self.run_next)
+        self.judge = guarded(self.status, "Reading the results")(self.judge)
         self.run_button.on_click(lambda _: self.run())
-        self.steps.append(w.VBox([w.HTML("<b>How many accuracy points may it lose?</b>"),
-                                  self.drop, self.recommendation, self.run_button,
-                                  self.status]))
+        self.next_button.on_click(lambda _: self.run_next())
+        self.drop.observe(lambda _: self._update(), names="value")
+        state.observe(lambda _: self._explain_drop(), names="task")
+        self.steps.append(w.VBox([
+            w.HTML("<b>How much accuracy may it lose?</b>"),
+            w.HBox([self.drop, w.HTML("&nbsp;accuracy points")]), self.drop_meaning,
+            self.recommendation, self.run_button, self.status,
+            w.HBox([self.progress, self.phase]), self.outcome, self.next_button]))
         super().__init__([w.HTML("<h3>Which technique?</h3>"), *self.steps])
+        self.add_class("wb-wizard")
         self._reveal()
+        self._explain_drop()
 
     def _answered(self, key, change, explanation) -> None:
         explanation.value = (f"<i>{escape(consequence(key, change['new']))}</i>"
@@ -52,6 +70,17 @@ class WizardPanel(w.VBox):
         for index, step in enumerate(self.steps):
             step.layout.display = None if all(answered[:index]) else "none"
 
+    def _explain_drop(self) -> None:
+        task = self.state.task
+        reference = task.float_accuracy if task is not None and task.dataset is not None \
+            else None
+        example = (f" (the float model scores {100 * reference:.1f}%, so a variant must score "
+                   f"at least {100 * reference - self.drop.value:.1f}%)" if reference else "")
+        self.drop_meaning.value = (
+            f"<i>A variant may lose at most {self.drop.value:g} point(s) of test accuracy "
+            f"against the float model{escape(example)}. After the run, the wizard checks each "
+            "variant against this and against the device's latency and memory.</i>")
+
     def advice(self):
         values = {key: buttons.value for key, buttons in self.answers.items()}
         if None in values.values():
@@ -59,24 +88,75 @@ class WizardPanel(w.VBox):
         return recommend(values["data"], values["hardware"], values["priority"], self.drop.value)
 
     def _update(self) -> None:
+        self._explain_drop()
         advice = self.advice()
         if advice is None:
             self.recommendation.value, self.run_button.disabled = "", True
             return
-        items = "".join(f"<li><b>{name}</b>: {escape(reason)}</li>"
+        items = "".join(f"<li><b>{escape(name)}</b>: {escape(reason)}</li>"
                         for name, reason in advice.reasons.items())
-        warnings = "".join(f"<p style='color:#b71c1c'>{escape(text)}</p>"
-                           for text in advice.warnings)
+        warnings = "".join(f"<p class='wb-bad'>{escape(text)}</p>" for text in advice.warnings)
         self.recommendation.value = (f"<h4>Recommended</h4><ol>{items}</ol>{warnings}"
-                                     f"<p>Judge them on: {', '.join(advice.devices)}</p>")
+                                     f"<p>Judged on: {escape(', '.join(advice.devices))}</p>")
         self.run_button.disabled = not advice.recipes
         if advice.devices:
             self.state.device = advice.devices[0]
 
     def run(self):
-        from workbench.recipes import make_config
-
         advice = self.advice()
         if advice is None or not advice.recipes:
             return None
-        return self.state.run_recipes([make_config(name) for name in advice.recipes])
+        return self._start(advice.recipes)
+
+    def run_next(self):
+        return self._start(self._next_recipes) if self._next_recipes else None
+
+    def _start(self, recipes: list[str]):
+        from workbench.recipes import make_config
+
+        self.status.clear()
+        self.outcome.value = ""
+        self.next_button.layout.display = "none"
+        job = self.state.run_recipes([make_config(name) for name in recipes])
+        self.progress.layout.display = None
+        job.add_listener(self._follow)
+        self._follow(job)
+        return job
+
+    def _follow(self, job) -> None:
+        """Progress on this tab; when the job ends, judge what it measured."""
+        self.progress.value = job.overall_fraction
+        self.phase.value = escape(f"{job.phase} ({job.done}/{job.total})" if job.active and
+                                  job.total else job.phase if job.active else job.state)
+        if job.state == "finished":
+            self.judge()
+        elif job.state == "error":
+            self.status.error(job.error)
+
+    def judge(self):
+        """Read the loaded model's measured variants against the target on the chosen device."""
+        values = {key: buttons.value for key, buttons in self.answers.items()}
+        if None in values.values():
+            return None
+        rows = self.state.with_deltas(self.state.model_results())
+        rows = rows.sort_values("created_at").drop_duplicates("recipe", keep="last") \
+            if not rows.empty else rows
+        assessment = assess(rows, self.state.device, self.drop.value, values["data"],
+                            values["hardware"], values["priority"])
+        verdicts = "".join(
+            f"<li>{escape(v.recipe)}: " + (
+                "<span class='wb-good'>meets it</span>" if v.meets else
+                f"<span class='wb-bad'>{escape(', '.join(v.misses))}</span>") + "</li>"
+            for v in assessment.verdicts)
+        advice = (f"<p><b>Next:</b> {escape(assessment.next_reason)}</p>"
+                  if assessment.next_reason else "")
+        self.outcome.value = (f"<h4>What was measured</h4><p class='wb-verdict'>"
+                              f"{escape(assessment.sentence)}</p><ul>{verdicts}</ul>{advice}")
+        self._next_recipes = assessment.next_recipes
+        if assessment.next_recipes:
+            self.next_button.description = \
+                f"Run the next step: {', '.join(assessment.next_recipes)}"
+            self.next_button.layout.display = None
+        else:
+            self.next_button.layout.display = "none"
+        return assessment

@@ -121,3 +121,126 @@ def recommend(data: str, hardware: str, priority: str, max_drop_points: float) -
     if priority == "latency" and hardware == "cpu" and data == "labelled":
         advice.add("prune", "sparse 1x1 kernels (XNNPACK) can turn 80% zeros into speed")
     return advice
+
+
+@dataclass
+class Verdict:
+    """One measured variant judged against the target."""
+
+    run_id: str
+    recipe: str
+    drop_points: float | None  # None: no accuracy (the model has no dataset)
+    latency_ms: float | None  # on the device; None when it cannot run there
+    fits: bool
+    misses: list[str] = field(default_factory=list)  # why it does not meet the target
+
+    @property
+    def meets(self) -> bool:
+        return not self.misses
+
+
+@dataclass
+class Assessment:
+    """What the measured variants say: which meets the target, or what to try next."""
+
+    verdicts: list[Verdict]
+    chosen: Verdict | None
+    sentence: str
+    next_recipes: list[str] = field(default_factory=list)
+    next_reason: str = ""
+
+
+def assess(results, device: str, max_drop_points: float, data: str, hardware: str,
+           priority: str) -> Assessment:
+    """Judge the measured rows (``workbench.compare.with_deltas`` columns included) on
+    ``device`` against ``max_drop_points``; name the best variant that meets it, or the next
+    recipes to run (int16 activations or QAT when too much accuracy is lost, pruning or
+    clustering when the model does not fit, full-integer int8 when it cannot run)."""
+    verdicts = [_verdict(row, device, max_drop_points) for _, row in results.iterrows()]
+    if not verdicts:
+        return Assessment([], None, "Nothing measured yet: run the recommended recipes.")
+    passing = [v for v in verdicts if v.meets]
+    if passing:
+        chosen = min(passing, key=_ranking(priority, results))
+        return Assessment(verdicts, chosen, _meets_sentence(chosen, device, max_drop_points))
+    recipes, reason = _next_step(verdicts, results, data, hardware)
+    missed = "; ".join(f"{v.recipe} {', '.join(v.misses)}" for v in verdicts)
+    return Assessment(verdicts, None, f"No variant meets the target yet: {missed}.", recipes,
+                      reason)
+
+
+def _verdict(row, device: str, max_drop_points: float) -> Verdict:
+    import math
+
+    def number(name):
+        value = row.get(name)
+        return None if value is None or (isinstance(value, float) and math.isnan(value)) \
+            else float(value)
+
+    drop = number("drop_points")
+    latency = number(f"est_ms__{device}")
+    fits = number(f"fits__{device}")
+    verdict = Verdict(row["run_id"], row["recipe"], drop, latency, bool(fits))
+    if latency is None:
+        verdict.misses.append(f"cannot run on {device}")
+    elif not fits:
+        verdict.misses.append(f"does not fit {device}'s memory")
+    if drop is not None and drop > max_drop_points:
+        verdict.misses.append(f"loses {drop:.1f} points (at most {max_drop_points:g} allowed)")
+    return verdict
+
+
+def _ranking(priority: str, results):
+    sizes = dict(zip(results["run_id"], results["gzip_bytes"]))
+
+    def key(verdict: Verdict):
+        size, latency = sizes.get(verdict.run_id, 0), verdict.latency_ms or 0.0
+        drop = verdict.drop_points if verdict.drop_points is not None else 0.0
+        return {"size": (size, latency), "latency": (latency, size),
+                "accuracy": (drop, size)}[priority]
+
+    return key
+
+
+def _meets_sentence(chosen: Verdict, device: str, max_drop_points: float) -> str:
+    accuracy = ("accuracy not measured (no dataset)" if chosen.drop_points is None else
+                f"{max(chosen.drop_points, 0.0):.1f} points lost (at most {max_drop_points:g})")
+    return (f"{chosen.recipe} meets the target: {accuracy}, {chosen.latency_ms:.3g} ms "
+            f"estimated on {device}, and it fits the device's memory.")
+
+
+def _next_step(verdicts: list[Verdict], results, data: str, hardware: str):
+    tried = set(results["recipe"])
+    too_lossy = any("points" in miss for v in verdicts for miss in v.misses)
+    too_big = any("memory" in miss for v in verdicts for miss in v.misses)
+    cannot_run = all(any("cannot run" in miss for miss in v.misses) for v in verdicts)
+    if cannot_run and "int8" not in tried:
+        return ["int8"], "None of them runs on this device: it needs a full-integer int8 model."
+    if too_lossy:
+        options = []
+        if hardware not in INTEGER_ONLY and "int16x8" not in tried:
+            options.append("int16x8")
+        if data == "labelled" and "qat" not in tried:
+            options.append("qat")
+        if options:
+            return options, ("Too much accuracy is lost: int16 activations keep sensitive "
+                             "activations precise, and quantization-aware training learns "
+                             "weights that survive the rounding."
+                             if len(options) == 2 else
+                             "Too much accuracy is lost: " + (
+                                 "int16 activations keep sensitive activations precise."
+                                 if options == ["int16x8"] else
+                                 "quantization-aware training learns weights that survive the "
+                                 "rounding."))
+        if data != "labelled":
+            return [], ("Too much accuracy is lost, and the training-free recipes are "
+                        "exhausted: quantization-aware training needs labelled training data.")
+    if too_big:
+        recipe = "prune_cluster_qat" if hardware in INTEGER_ONLY else "prune_cluster"
+        if data == "labelled" and recipe not in tried:
+            return [recipe], ("The model does not fit: pruning and clustering, kept through "
+                              "int8, shrink the stored model (compressed); if the activations "
+                              "are what overflows RAM, a smaller architecture is needed.")
+        return [], "The model does not fit, and no recipe left shrinks it: a smaller " \
+                   "architecture (or a bigger device) is needed."
+    return [], "No recipe left to try for this target: loosen the target or change the model."

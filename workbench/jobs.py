@@ -26,11 +26,52 @@ class Cancelled(Exception):
     """Raised inside the job's thread at the first safe point after ``cancel()``."""
 
 
+# Where a phase sits inside one recipe's run (start, share): phases are matched by a word of
+# their name; anything else is a training phase, the first 70%.
+PHASE_SPANS = (("converting", (0.0, 0.0)), ("calibrating", (0.70, 0.05)),
+               ("evaluating", (0.75, 0.10)), ("latency", (0.85, 0.15)))
+TRAINING_SPAN = (0.0, 0.70)
+OUTER_PHASE = "sweep of"
+
+
+class OverallProgress:
+    """One fraction for the whole job, from its nested phases, that never goes backwards.
+
+    The outer phase (a sweep over recipes) counts recipes; inside a recipe, each phase covers
+    its share (``PHASE_SPANS``). A phase that starts over (pruning, then clustering) holds the
+    bar where it was instead of moving it back.
+
+    Example:
+        >>> meter = OverallProgress()
+        >>> meter.update("sweep of m", 0, 2); meter.update("evaluating in LiteRT", 5, 10)
+        0.0
+        0.4
+    """
+
+    def __init__(self):
+        self.fraction, self.outer_done, self.outer_total = 0.0, 0, 1
+
+    def update(self, phase: str, done: int, total: int | None) -> float:
+        if phase.startswith(OUTER_PHASE):
+            self.outer_done, self.outer_total = done, max(total or 1, 1)
+            inner = 0.0
+        else:
+            start, share = next((span for word, span in PHASE_SPANS if word in phase),
+                                TRAINING_SPAN)
+            inner = start + share * (done / total if total else 0.0)
+        estimate = (min(self.outer_done, self.outer_total) + inner) / self.outer_total
+        self.fraction = max(self.fraction, min(estimate, 1.0))
+        return round(self.fraction, 4)
+
+
 class Job:
     def __init__(self, work: Callable[[], Any], description: str):
         self.work, self.description = work, description
         self.state = "pending"
         self.phase, self.done, self.total = "", 0, None
+        self.overall = OverallProgress()
+        self.epochs: list[dict] = []  # one per finished training epoch: phase, epoch, metrics
+        self.log: list[tuple[float, str]] = []  # (time, line): phases as they start
         self.result: Any = None
         self.error = ""  # one line for the user
         self.details = ""  # the traceback, for a log
@@ -68,9 +109,22 @@ class Job:
     def active(self) -> bool:
         return self.state in ("pending", "running")
 
-    def _observe(self, phase: str, done: int, total: int | None) -> None:
+    @property
+    def overall_fraction(self) -> float:
+        """Share of the whole job done; it never decreases."""
+        return 1.0 if self.state == "finished" else self.overall.fraction
+
+    def _observe(self, phase: str, done: int, total: int | None,
+                 metrics: dict | None = None) -> None:
         if self._cancel.is_set():
             raise Cancelled()
+        import time
+
+        self.overall.update(phase, done, total)
+        if phase != self.phase:
+            self.log.append((time.time(), phase))
+        if metrics:
+            self.epochs.append({"phase": phase, "epoch": done, **metrics})
         self._set(phase=phase, done=done, total=total)
 
     def _run(self) -> None:

@@ -92,9 +92,10 @@ def prepare_task(model: Any = "default", data: Dataset | str | os.PathLike | Non
 
     dataset = load_npz(data) if isinstance(data, (str, os.PathLike)) else data
     if isinstance(model, str) and _names_zoo_model(model):
-        if model == zoo.DEFAULT_MODEL:
-            keras_model = zoo.default_model(workspace, progress=progress)
-            return _checked_task(model, keras_model, dataset or load_digits_task())
+        if model in zoo.DIGITS_MODELS:
+            build = zoo.default_model if model == zoo.DEFAULT_MODEL else zoo.outlier_model
+            return _checked_task(model, build(workspace, progress=progress),
+                                 dataset or load_digits_task())
         return _checked_task(model, zoo.build_zoo_model(model), dataset)
     keras_model = load_model(model, safe_mode=safe_mode)
     name = Path(model).stem if isinstance(model, (str, os.PathLike)) else keras_model.name

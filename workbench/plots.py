@@ -1,5 +1,10 @@
 """Plotly figures from a results DataFrame (no widgets here; the UI wraps them).
 
+The trade-off chart: size (x) against accuracy (y), one encoding per quantity: latency is the
+marker's fill colour (one colour bar), the recipe its outline colour and legend entry, the
+model its symbol. Each model's float32 variant is labelled as the baseline and its float
+model's accuracy drawn as a dotted line; the Pareto front is ringed and joined by a step line.
+
 Example:
     >>> figure = tradeoff_figure(store.results())                    # doctest: +SKIP
     >>> figure.write_html("tradeoff.html")                           # doctest: +SKIP
@@ -12,7 +17,7 @@ import html
 import pandas as pd
 
 SIZE_AXES = {"size_bytes": "size (KB)", "gzip_bytes": "gzip size (KB)"}
-# One colour per recipe, the same in every chart (marker outline and label): quantization in
+# One colour per recipe, the same in every chart (marker outline, legend, bars): quantization in
 # blues and greens, pruning and clustering in oranges and purples, QAT in reds.
 RECIPE_COLOURS = {
     "float32": "#7f7f7f", "float16": "#9ecae1", "dynamic_range": "#3182bd",
@@ -20,8 +25,13 @@ RECIPE_COLOURS = {
     "cluster": "#9467bd", "prune_cluster": "#8c564b", "qat": "#d62728",
     "prune_qat": "#e377c2", "cluster_qat": "#c51b8a", "prune_cluster_qat": "#7a0177",
 }
+MODEL_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "pentagon", "hexagon",
+                 "star-square", "hourglass")
 MEASURED_LATENCY = "latency_ms"
 ESTIMATE_PREFIX = "est_ms__"
+BASELINE_RECIPE = "float32"
+PARETO_SENTENCE = ("Pareto front (ringed, joined by the dashed step line): the variants no other "
+                   "variant beats on both size and accuracy; {on} of {total} plotted are on it.")
 
 
 def recipe_colour(recipe: str) -> str:
@@ -38,112 +48,184 @@ def latency_choices(results: pd.DataFrame) -> dict[str, str]:
     return choices
 
 
-def tradeoff_figure(results: pd.DataFrame, size: str = "size_bytes",
-                    latency: str = MEASURED_LATENCY, device_menu: bool = False):
-    """Size (x) vs accuracy (y), latency as marker size and colour, one trace per model.
+def _plain(text) -> str:
+    """A name from a user or a file, escaped: plotly renders labels as (a subset of) HTML."""
+    return html.escape(str(text))
 
-    ``latency`` is ``latency_ms`` (measured on this host) or a device estimate column
-    (``est_ms__<device>``); variants that cannot run or do not fit on that device are drawn
-    as grey crosses. ``device_menu`` adds a dropdown that switches between all of them.
-    Models without accuracy (zoo models with random weights) are drawn as size vs
-    latency instead, so no point is ever placed at a made-up accuracy.
-    """
-    import plotly.graph_objects as go
 
+def _checked(results: pd.DataFrame, size: str, latency: str) -> dict[str, str]:
     if size not in SIZE_AXES:
         raise ValueError(f"size must be one of {', '.join(SIZE_AXES)}. Received: size={size!r}.")
     choices = latency_choices(results)
     if latency not in choices.values():
         raise ValueError(f"latency must be one of {', '.join(choices.values())}. "
                          f"Received: latency={latency!r}.")
+    return choices
+
+
+def tradeoff_figure(results: pd.DataFrame, size: str = "size_bytes",
+                    latency: str = MEASURED_LATENCY, device_menu: bool = False):
+    """Size (x) vs accuracy (y); latency (``latency_ms`` measured on this host, or a device's
+    ``est_ms__<device>`` estimate) as the fill colour. Variants that cannot run or do not fit
+    on that device are grey crosses. ``device_menu`` adds a dropdown switching between every
+    latency. Without any accuracy (zoo models with random weights) the y axis is the latency
+    instead, so no point is ever placed at a made-up accuracy. Rows without accuracy are left
+    out when others have one (say so beside the chart: ``unplotted``)."""
+    import plotly.graph_objects as go
+
+    choices = _checked(results, size, latency)
     frame = results.copy()
+    if "run_id" not in frame:
+        frame["run_id"] = [str(index) for index in frame.index]
     frame["size_kb"] = frame[size] / 1024.0
     has_accuracy = frame["accuracy"].notna().any()
     if has_accuracy:
         frame = frame[frame["accuracy"].notna()]
+    symbols = {model: MODEL_SYMBOLS[i % len(MODEL_SYMBOLS)]
+               for i, model in enumerate(dict.fromkeys(frame["model"]))}
     shown = choices if device_menu else {
         label: column for label, column in choices.items() if column == latency}
-    figure = go.Figure()
-    groups = []
-    for label, column in shown.items():
-        traces = _latency_traces(frame, column, label, has_accuracy)
+    figure, groups = go.Figure(), []
+    for number, (label, column) in enumerate(shown.items(), start=1):
+        traces = _latency_traces(frame, column, label, has_accuracy, size, symbols,
+                                 f"coloraxis{number if number > 1 else ''}")
         groups.append((label, len(figure.data), len(traces)))
         for trace in traces:
             trace.visible = column == latency
             figure.add_trace(trace)
-    always = set()
-    if has_accuracy and len(frame):
-        front = pareto_front(frame, "size_kb", "accuracy")
-        always.add(len(figure.data))
-        figure.add_trace(go.Scatter(x=front["size_kb"], y=front["accuracy"], mode="lines",
-                                    name="Pareto front", hoverinfo="skip",
-                                    line={"dash": "dash", "color": "#888888"}))
+        figure.layout[f"coloraxis{number if number > 1 else ''}"] = {
+            "colorscale": "Viridis", **_colour_range(frame[column]),
+            "colorbar": {"title": {"text": "latency (ms)"}, "x": 1.02, "len": 0.8}}
+    always = _add_reference(figure, frame, has_accuracy)
     if device_menu and len(groups) > 1:
-        figure.update_layout(updatemenus=[{
-            "buttons": [{"label": label, "method": "update",
-                         "args": [{"visible": [start <= i < start + count or i in always
-                                               for i in range(len(figure.data))]},
-                                  {"title": _title(size, has_accuracy, label)}]}
-                        for label, start, count in groups],
-            "x": 1.0, "xanchor": "right", "y": 1.15, "yanchor": "top"}])
+        _add_menu(figure, groups, always, size, has_accuracy)
+    if has_accuracy:
+        figure.update_yaxes(range=_accuracy_range(frame))
     current = next(label for label, column in choices.items() if column == latency)
     figure.update_layout(
         title=_title(size, has_accuracy, current), xaxis_title=SIZE_AXES[size],
         yaxis_title="accuracy (test split)" if has_accuracy else "latency (ms)",
-        template="plotly_white", legend_title="model",
+        yaxis_tickformat=".1%" if has_accuracy else None, template="plotly_white",
+        legend={"orientation": "h", "x": 0, "y": -0.18, "yanchor": "top",
+                "title": {"text": "recipe"}},
+        margin={"l": 70, "r": 90, "t": 60, "b": 40}, height=560,
     )
     return figure
 
 
+def _colour_range(values: pd.Series) -> dict:
+    """The latency colour scale's ends (set, not left to plotly: one value alone would be
+    drawn as the middle of a made-up range)."""
+    known = pd.to_numeric(values, errors="coerce").dropna()
+    if known.empty:
+        return {}
+    low, high = float(known.min()), float(known.max())
+    if high - low < 1e-9:
+        low, high = low * 0.9, high * 1.1 + 1e-9
+    return {"cmin": low, "cmax": high}
+
+
+def _accuracy_range(frame: pd.DataFrame) -> list[float]:
+    """The accuracy axis around the points and the float models' accuracy, at least two points
+    tall, never beyond 0-100%."""
+    values = pd.concat([frame["accuracy"], frame.get("float_accuracy", pd.Series(dtype=float))])
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    low, high = float(values.min()), float(values.max())
+    pad = max(0.01, 0.15 * (high - low))
+    return [max(0.0, low - pad), min(1.0, high + pad) + 0.002]
+
+
+def unplotted(results: pd.DataFrame) -> pd.DataFrame:
+    """The rows ``tradeoff_figure`` leaves out (no accuracy while others have one), with why."""
+    if not results["accuracy"].notna().any():
+        return results.iloc[0:0].assign(reason=[])
+    missing = results[results["accuracy"].isna()]
+    return missing.assign(reason="no accuracy: the model has no dataset (load one with it)")
+
+
 def _title(size: str, has_accuracy: bool, latency_label: str) -> str:
     return (("Gzip size" if size == "gzip_bytes" else "Size") + " vs " +
-            ("accuracy" if has_accuracy else "latency") +
-            f" (marker size and colour: latency, {latency_label})")
+            ("accuracy" if has_accuracy else "latency") + f" (colour: latency, {latency_label})")
 
 
-def _latency_traces(frame: pd.DataFrame, column: str, label: str, has_accuracy: bool) -> list:
+def _latency_traces(frame: pd.DataFrame, column: str, label: str, has_accuracy: bool,
+                    size: str, symbols: dict, coloraxis: str) -> list:
     import plotly.graph_objects as go
 
     fits_column = "fits__" + column[len(ESTIMATE_PREFIX):]
     runs = frame[column].notna()
     if fits_column in frame:
         runs &= frame[fits_column].fillna(0).astype(bool)
-    biggest = max(float(frame.loc[runs, column].max()), 1e-9) if runs.any() else 1.0
-    y_title = "accuracy (test split)" if has_accuracy else "latency (ms)"
+    size_words = SIZE_AXES[size].replace(" (KB)", "")
+    y_words = "accuracy" if has_accuracy else "latency"
     traces = []
-    for model, rows in frame[runs].groupby("model", sort=False):
-        y = rows["accuracy"] if has_accuracy else rows[column]
+    for recipe, rows in sorted(frame[runs].groupby("recipe", sort=False),
+                               key=lambda item: list(RECIPE_COLOURS).index(item[0])
+                               if item[0] in RECIPE_COLOURS else len(RECIPE_COLOURS)):
+        baseline = recipe == BASELINE_RECIPE
+        marker = {"size": 15, "symbol": [symbols[model] for model in rows["model"]],
+                  "line": {"width": 3, "color": recipe_colour(recipe)}, "opacity": 0.9}
+        marker.update({"color": rows[column], "coloraxis": coloraxis} if has_accuracy
+                      else {"color": recipe_colour(recipe)})
         traces.append(go.Scatter(
-            x=rows["size_kb"], y=y, mode="markers+text", name=_plain(model),
-            text=[_plain(recipe) for recipe in rows["recipe"]], textposition="top center",
-            textfont={"color": [recipe_colour(r) for r in rows["recipe"]]},
-            marker={"size": 12 + 28 * rows[column] / biggest, "color": rows[column],
-                    "colorscale": "Viridis", "showscale": True,
-                    "colorbar": {"title": "latency (ms)"}, "opacity": 0.85,
-                    "line": {"width": 3, "color": [recipe_colour(r) for r in rows["recipe"]]}},
-            customdata=rows.assign(recipe=rows["recipe"].map(_plain))[
-                ["recipe", column, "gzip_bytes", "agreement"]].to_numpy(),
+            x=rows["size_kb"], y=rows["accuracy"] if has_accuracy else rows[column],
+            mode="markers+text" if baseline else "markers", name=_plain(recipe),
+            legendgroup=_plain(recipe), marker=marker,
+            text=["baseline"] * len(rows) if baseline else None, textposition="top center",
+            customdata=list(zip(rows["run_id"], rows["model"].map(_plain),
+                                rows["recipe"].map(_plain), rows[column])),
             hovertemplate=(
-                "<b>%{customdata[0]}</b><br>size %{x:.1f} KB<br>" + y_title + " %{y:.4g}<br>"
-                "latency %{customdata[1]:.3f} ms (" + label + ")<br>gzip %{customdata[2]} B<br>"
-                "agreement %{customdata[3]:.4f}<extra>" + _plain(model) + "</extra>"
-            ),
+                "<b>%{customdata[2]}</b> (%{customdata[1]})<br>" + size_words +
+                " %{x:.1f} KB<br>" + y_words + (" %{y:.2%}" if has_accuracy else " %{y:.3g} ms")
+                + "<br>latency %{customdata[3]:.3g} ms (" + _plain(label) + ")"
+                "<br>run %{customdata[0]}<extra></extra>"),
         ))
     blocked = frame[~runs]
     if len(blocked) and has_accuracy:
         traces.append(go.Scatter(
-            x=blocked["size_kb"], y=blocked["accuracy"], mode="markers+text",
+            x=blocked["size_kb"], y=blocked["accuracy"], mode="markers",
             name=f"does not run or fit ({_plain(label.split(',')[0])})",
-            text=[_plain(recipe) for recipe in blocked["recipe"]],
-            textposition="bottom center",
             marker={"symbol": "x", "size": 12, "color": "#999999"},
-            hovertemplate="<b>%{text}</b><br>does not run or fit on this device<extra></extra>"))
+            customdata=list(zip(blocked["run_id"], blocked["model"].map(_plain),
+                                blocked["recipe"].map(_plain))),
+            hovertemplate="<b>%{customdata[2]}</b> (%{customdata[1]})<br>does not run or fit "
+                          "on this device<br>run %{customdata[0]}<extra></extra>"))
     return traces
 
 
-def _plain(text) -> str:
-    """A name from a user or a file, escaped: plotly renders labels as (a subset of) HTML."""
-    return html.escape(str(text))
+def _add_reference(figure, frame: pd.DataFrame, has_accuracy: bool) -> set[int]:
+    """The Pareto front (rings and a step line) and each float model's accuracy (a dotted
+    line); returns the indices of these traces, shown whatever the latency."""
+    import plotly.graph_objects as go
+
+    if not has_accuracy or frame.empty:
+        return set()
+    first = len(figure.data)
+    front = pareto_front(frame, "size_kb", "accuracy")
+    figure.add_trace(go.Scatter(
+        x=front["size_kb"], y=front["accuracy"], mode="lines+markers", name="Pareto front",
+        line={"dash": "dash", "color": "#444444", "shape": "hv", "width": 1.5},
+        marker={"symbol": "circle-open", "size": 28, "color": "#222222", "line": {"width": 2}},
+        hoverinfo="skip"))
+    for model, rows in frame.groupby("model", sort=False):
+        reference = rows["float_accuracy"].dropna()
+        if reference.empty:
+            continue
+        figure.add_hline(y=float(reference.iloc[-1]), line={"dash": "dot", "color": "#999999"},
+                         annotation_text=f"float model ({_plain(model)}) "
+                                         f"{float(reference.iloc[-1]):.1%}",
+                         annotation_position="bottom right")
+    return set(range(first, len(figure.data)))
+
+
+def _add_menu(figure, groups, always: set[int], size: str, has_accuracy: bool) -> None:
+    figure.update_layout(updatemenus=[{
+        "buttons": [{"label": label, "method": "update",
+                     "args": [{"visible": [start <= i < start + count or i in always
+                                           for i in range(len(figure.data))]},
+                              {"title": _title(size, has_accuracy, label)}]}
+                    for label, start, count in groups],
+        "x": 1.0, "xanchor": "right", "y": 1.12, "yanchor": "top"}])
 
 
 def pareto_front(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:

@@ -17,14 +17,15 @@ import threading
 from typing import Callable, Iterable, TypeVar
 
 T = TypeVar("T")
-Observer = Callable[[str, int, "int | None"], None]  # (phase, steps done, total steps)
+# (phase, steps done, total steps, metrics of the step just done: e.g. an epoch's loss)
+Observer = Callable[[str, int, "int | None", "dict | None"], None]
 _local = threading.local()
 
 
 @contextlib.contextmanager
 def observed(observer: Observer):
-    """Call ``observer(phase, done, total)`` at every step of the slow phases run by this
-    thread inside the block; an exception it raises stops the work at that step."""
+    """Call ``observer(phase, done, total, metrics)`` at every step of the slow phases run by
+    this thread inside the block; an exception it raises stops the work at that step."""
     previous = getattr(_local, "observer", None)
     _local.observer = observer
     try:
@@ -33,11 +34,13 @@ def observed(observer: Observer):
         _local.observer = previous
 
 
-def report_phase(phase: str, done: int = 0, total: int | None = None) -> None:
-    """Tell this thread's observer (if any) where the work is."""
+def report_phase(phase: str, done: int = 0, total: int | None = None,
+                 metrics: dict | None = None) -> None:
+    """Tell this thread's observer (if any) where the work is (and, after a training epoch,
+    its ``metrics``: loss, accuracy)."""
     observer = getattr(_local, "observer", None)
     if observer is not None:
-        observer(phase, done, total)
+        observer(phase, done, total, metrics)
 
 
 def _observed_steps(iterable, desc: str, total: int | None):
@@ -71,7 +74,9 @@ def epoch_callback(epochs: int, desc: str, enabled: bool = True):
 
         def on_epoch_end(self, epoch, logs=None):
             self.bar.update(1)
-            report_phase(desc, epoch + 1, epochs)
+            metrics = {name: float(value) for name, value in (logs or {}).items()
+                       if name in ("loss", "accuracy")}
+            report_phase(desc, epoch + 1, epochs, metrics)
             if logs and "accuracy" in logs:
                 self.bar.set_postfix(accuracy=f"{logs['accuracy']:.3f}")
 

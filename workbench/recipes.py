@@ -202,6 +202,11 @@ class ClusterCount:
     init: str = option("kmeans++", choices=CLUSTER_INITS, help="how the centroids start")
 
 
+# Pruning's fine-tuning: 15 epochs at 1e-3 recover what 80% zeros cost on the digits CNN
+# within 0.9 points over seeds and CPUs (10 epochs at 5e-4: up to 2.0; bench.training_spread).
+PRUNE_EPOCHS, PRUNE_LEARNING_RATE = 15, 1e-3
+
+
 @dataclass(frozen=True)
 class PruneConfig(TrainingRecipeConfig, SparsityTarget):
     name: ClassVar[str] = "prune"
@@ -209,6 +214,11 @@ class PruneConfig(TrainingRecipeConfig, SparsityTarget):
         "Magnitude pruning during fine-tuning: the smallest weights become zeros; same file "
         "size, far smaller compressed; sparse kernels can turn it into speed."
     )
+
+    epochs: int = option(PRUNE_EPOCHS, minimum=0, maximum=1000,
+                         help="fine-tuning epochs (0: one shot)")
+    learning_rate: float = option(PRUNE_LEARNING_RATE, minimum=1e-7, maximum=1.0,
+                                  help="Adam learning rate")
 
 
 @dataclass(frozen=True)
@@ -237,8 +247,9 @@ class ClusterConfig(TrainingRecipeConfig, ClusterCount):
 class PruningStage(SparsityTarget):
     """Options of a pruning step that comes before another technique."""
 
-    prune_epochs: int = option(10, minimum=0, maximum=1000, help="pruning fine-tuning epochs")
-    prune_learning_rate: float = option(5e-4, minimum=1e-7, maximum=1.0,
+    prune_epochs: int = option(PRUNE_EPOCHS, minimum=0, maximum=1000,
+                               help="pruning fine-tuning epochs")
+    prune_learning_rate: float = option(PRUNE_LEARNING_RATE, minimum=1e-7, maximum=1.0,
                                         help="Adam learning rate while pruning")
 
 

@@ -44,6 +44,7 @@ class TensorInfo:
     data: np.ndarray | None
     scales: np.ndarray | None
     zero_points: np.ndarray | None
+    quantized_dimension: int = 0
 
     @property
     def is_constant(self) -> bool:
@@ -62,6 +63,31 @@ class TensorInfo:
     @property
     def size(self) -> int:
         return int(np.prod(self.shape)) if self.shape else 1
+
+    @property
+    def is_quantized(self) -> bool:
+        """Integer codes with a scale (int8 weights, int16 activations...)."""
+        return self.scales is not None and self.dtype.startswith(("int", "uint")) and \
+            self.dtype not in ("int32", "int64")
+
+    def real_values(self) -> np.ndarray | None:
+        """A constant's values as the real numbers they stand for: ``(code - zero point) *
+        scale``, with one scale per channel along ``quantized_dimension`` when there are several;
+        floats as they are. None for activations and for packed storage (int4, sparse)."""
+        if self.data is None or self.data.dtype.kind not in "fiu" or self.data.size != self.size:
+            return None
+        values = self.data.reshape(self.shape).astype("float32")
+        if not self.is_quantized:
+            return values
+        axis = self.quantized_dimension if len(self.scales) > 1 else None
+        shape = [1] * values.ndim
+        if axis is not None:
+            shape[axis] = -1
+        scales = self.scales.astype("float32").reshape(shape if axis is not None else ())
+        zero_points = self.zero_points.astype("float32").reshape(shape if axis is not None
+                                                                  else ()) \
+            if self.zero_points is not None and self.zero_points.size else 0.0
+        return (values - zero_points) * scales
 
 
 @dataclass(frozen=True)
@@ -265,11 +291,16 @@ def _tensor_info(tensor, index: int, root, buffer: bytes) -> TensorInfo:
     shape = tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
     quant = tensor.Quantization()
     scales = zero_points = None
+    axis = 0
     if quant is not None and quant.ScaleLength():
         scales, zero_points = quant.ScaleAsNumpy(), quant.ZeroPointAsNumpy()
+        axis = int(quant.QuantizedDimension())
+        if len(scales) > 1 and not (0 <= axis < len(shape) and shape[axis] == len(scales)):
+            raise _Damaged(f"tensor {index} has {len(scales)} scales along dimension {axis} of "
+                           f"shape {shape}")
     data = _constant_data(root.Buffers(tensor.Buffer()), buffer, dtype, shape)
     return TensorInfo(index, (tensor.Name() or b"").decode(), dtype, shape, data, scales,
-                      zero_points)
+                      zero_points if isinstance(zero_points, np.ndarray) else None, axis)
 
 
 def _constant_data(buf, model_bytes: bytes, dtype: str, shape: tuple) -> np.ndarray | None:

@@ -32,6 +32,9 @@ class Estimate:
     partitions: int  # contiguous runs of ops on the device
     fallback_ops: list[dict] = field(default_factory=list)  # {index, op, reason, runs_on}
     notes: list[str] = field(default_factory=list)
+    op_times: list[dict] = field(default_factory=list)  # {index, op, runs_on, us}: where time goes
+    ram_limit_bytes: int = 0  # the device's RAM and flash, for verdicts against them
+    flash_limit_bytes: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,7 +55,8 @@ def estimate_tflite_info(info: TFLiteModelInfo, model_bytes: int, device: str | 
     fallback = load_profile(profile.fallback, workspace) if profile.fallback else None
     placement = _place(profile, graph)
     estimate = Estimate(profile.name, None, 0, model_bytes, False, 0.0,
-                        _partitions(placement))
+                        _partitions(placement), ram_limit_bytes=profile.ram_bytes,
+                        flash_limit_bytes=profile.flash_bytes)
     total_us, on_device_macs, unknown = profile.invoke_overhead_us, 0, set()
     for op, reason in placement:
         if op.runs_once:
@@ -61,14 +65,20 @@ def estimate_tflite_info(info: TFLiteModelInfo, model_bytes: int, device: str | 
             unknown.add(op.name)
         if reason is None:
             on_device_macs += op.macs
-            total_us += op_time_us(profile, op, info)
+            spent = op_time_us(profile, op, info)
+            total_us += spent
+            estimate.op_times.append({"index": op.index, "op": op.name, "runs_on": profile.name,
+                                      "us": spent})
             continue
         estimate.fallback_ops.append({"index": op.index, "op": op.name, "reason": reason,
                                       "runs_on": fallback.name if fallback else None})
         if fallback is None or reason_blocks(fallback, op):
             total_us = None  # runs nowhere
             break
-        total_us += op_time_us(fallback, op, info)
+        spent = op_time_us(fallback, op, info)
+        total_us += spent
+        estimate.op_times.append({"index": op.index, "op": op.name, "runs_on": fallback.name,
+                                  "us": spent})
     if total_us is not None:
         total_us += _handover_us(profile, placement) + _weight_streaming_us(profile, placement)
     estimate.latency_ms = None if total_us is None else total_us / 1000.0

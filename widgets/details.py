@@ -1,0 +1,188 @@
+"""The details of one variant, shown when its point is clicked: its config, its figures with
+deltas against the baseline, the chosen device's verdict (latency, RAM and flash against the
+device's limits, the ops that fall back and why, where the time goes), the weight histogram,
+the ``.tflite`` to download and the Python that reproduces it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+
+import ipywidgets as w
+
+from widgets.common import escape, frame_html
+from widgets.plotly_chart import PlotlyChart
+from workbench.plots import recipe_colour
+
+TOP_OPS = 15
+
+
+def _number(value, fmt: str, unit: str = "") -> str:
+    """``value`` formatted with its unit, or one mark for a missing value."""
+    if _missing(value):
+        return "—"
+    return format(value, fmt) + unit
+
+
+def figures_table(row) -> str:
+    """The variant's figures beside what they mean against the baseline."""
+    drop = row.get("drop_points")
+    lines = [
+        ("accuracy", _number(None if _missing(row["accuracy"]) else 100 * row["accuracy"],
+                             ".2f", " %"),
+         "no dataset: not measured" if _missing(row["accuracy"]) else "" if _missing(drop)
+         else f"{drop:.2f} points lost against the float model" if drop >= 0
+         else f"{-drop:.2f} points gained against the float model"),
+        ("size", _number(row["size_bytes"] / 1024, ".1f", " KB"),
+         _times(row.get("x_smaller"), "smaller")),
+        ("gzip size", _number(row["gzip_bytes"] / 1024, ".1f", " KB"),
+         _times(row.get("x_smaller_gzip"), "smaller")),
+        ("latency, this host", _number(row.get("latency_ms"), ".3g", " ms"), ""),
+        ("speed-up on the chosen device", "", _times(row.get("x_faster"), "faster")),
+    ]
+    body = "".join(f"<tr><th>{escape(name)}</th><td>{escape(value)}</td>"
+                   f"<td>{escape(delta)}</td></tr>" for name, value, delta in lines)
+    return f"<table class='wb-table wb-figures'>{body}</table>"
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _times(value, words: str) -> str:
+    return "" if _missing(value) else f"{value:.2f}x {words} than the float32 variant"
+
+
+def verdict_html(estimate) -> str:
+    """The device's verdict in words: latency, memory against its limits, what falls back."""
+    def check(ok: bool) -> str:
+        return "<span class='wb-good'>fits</span>" if ok else "<span class='wb-bad'>too big"\
+                                                              "</span>"
+
+    if estimate.latency_ms is None:
+        latency = "<b class='wb-bad'>cannot run there</b>"
+    else:
+        latency = f"<b>{estimate.latency_ms:.3g} ms</b> estimated"
+    ram_ok = estimate.peak_ram_bytes <= estimate.ram_limit_bytes
+    flash_ok = estimate.flash_bytes <= estimate.flash_limit_bytes
+    parts = [f"On <b>{escape(estimate.device)}</b>: {latency}; "
+             f"peak RAM {estimate.peak_ram_bytes / 1024:,.1f} KB of "
+             f"{estimate.ram_limit_bytes / 1024:,.0f} KB ({check(ram_ok)}); model "
+             f"{estimate.flash_bytes / 1024:,.1f} KB of {estimate.flash_limit_bytes / 1024:,.0f} KB"
+             f" storage ({check(flash_ok)}); {estimate.accel_fraction:.0%} of the "
+             f"multiply-accumulates on the device in {estimate.partitions} partition(s)."]
+    if estimate.fallback_ops:
+        rows = "".join(f"<tr><td>{op['index']}</td><td>{escape(op['op'])}</td>"
+                       f"<td>{escape(op['runs_on'] or 'nowhere')}</td>"
+                       f"<td>{escape(op['reason'])}</td></tr>"
+                       for op in estimate.fallback_ops[:20])
+        more = len(estimate.fallback_ops) - 20
+        parts.append("<p>Ops that leave the device:</p><table class='wb-table'><tr><th>op</th>"
+                     f"<th>type</th><th>runs on</th><th>why</th></tr>{rows}</table>" +
+                     (f"<p>... and {more} more.</p>" if more > 0 else ""))
+    parts += [f"<p><i>{escape(note)}</i></p>" for note in estimate.notes]
+    return "<p>" + parts[0] + "</p>" + "".join(parts[1:])
+
+
+def time_figure(estimate) -> dict:
+    """Where the time goes: the ops that take longest on the device (a horizontal bar each)."""
+    ops = sorted(estimate.op_times, key=lambda op: -op["us"])[:TOP_OPS][::-1]
+    colours = ["#31a354" if op["runs_on"] == estimate.device else "#e6550d" for op in ops]
+    return {"data": [{"type": "bar", "orientation": "h", "x": [op["us"] / 1000 for op in ops],
+                      "y": [f"{op['index']}: {op['op']}" for op in ops],
+                      "marker": {"color": colours},
+                      "text": [escape(op["runs_on"]) for op in ops],
+                      "hovertemplate": "%{y}: %{x:.3g} ms on %{text}<extra></extra>"}],
+            "layout": {"height": 120 + 22 * len(ops), "template": "plotly_white",
+                       "title": {"text": f"where the time goes on {escape(estimate.device)} "
+                                         "(green: on the device, orange: fallback)",
+                                 "font": {"size": 13}},
+                       "xaxis": {"title": {"text": "estimated ms"}},
+                       "margin": {"l": 190, "r": 20, "t": 40, "b": 40}}}
+
+
+def histogram_figure(histograms: dict, recipe: str) -> dict:
+    """The kernel values: real numbers, and the integer codes stored when quantized."""
+    panels = [name for name in ("real", "codes") if name in histograms]
+    data, layout = [], {"height": 260, "template": "plotly_white", "showlegend": False,
+                        "margin": {"l": 50, "r": 20, "t": 40, "b": 45},
+                        "title": {"text": "kernel weights" + (
+                            ": real values (left) and the int8 codes stored (right)"
+                            if len(panels) == 2 else ""), "font": {"size": 13}}}
+    for number, name in enumerate(panels, start=1):
+        histogram = histograms[name]
+        suffix = "" if number == 1 else str(number)
+        data.append({"type": "bar", "x": histogram.centers.tolist(),
+                     "y": histogram.counts.tolist(), "xaxis": f"x{suffix}",
+                     "yaxis": f"y{suffix}", "marker": {"color": recipe_colour(recipe)},
+                     "hovertemplate": "%{x:.4g}: %{y} weights<extra></extra>"})
+        width = 1.0 / len(panels)
+        layout[f"xaxis{suffix}"] = {"title": {"text": histogram.label},
+                                    "domain": [(number - 1) * width + 0.04 * (number - 1),
+                                               number * width - 0.04 * (len(panels) - number)],
+                                    "anchor": f"y{suffix}"}
+        layout[f"yaxis{suffix}"] = {"title": {"text": "weights" if number == 1 else ""},
+                                    "anchor": f"x{suffix}"}
+    return {"data": data, "layout": layout}
+
+
+class DetailsView(w.VBox):
+    def __init__(self, state):
+        self.state = state
+        self.shown_run_id: str | None = None
+        self.header = w.HTML("<p>Click a point for its details.</p>")
+        self.figures = w.HTML()
+        self.verdict = w.HTML()
+        self.time_chart = PlotlyChart(layout=w.Layout(width="100%", display="none"))
+        self.histogram = PlotlyChart(layout=w.Layout(width="100%", display="none"))
+        self.extra = w.HTML()
+        super().__init__([self.header, w.HBox([self.figures, self.verdict],
+                                              layout=w.Layout(flex_flow="row wrap")),
+                          self.time_chart, self.histogram, self.extra])
+
+    def show(self, run_id: str) -> str:
+        """Show the details of stored variant ``run_id``; returns the header and figures HTML."""
+        from workbench.devices import analyze_tflite, estimate_tflite
+        from workbench.weight_histogram import kernel_histograms
+
+        table = self.state.with_deltas()
+        row = table[table["run_id"] == run_id]
+        if row.empty:
+            self.header.value = f"<p>Variant {escape(run_id)} is no longer stored.</p>"
+            return self.header.value
+        row = row.iloc[-1].to_dict()
+        data = self.state.require_store().read_tflite(run_id)
+        self.shown_run_id = run_id
+        self.header.value = (f"<h4>{escape(row['model'])}: {escape(row['recipe'])}</h4>"
+                             f"<p>run <code class='wb-run-id'>{escape(run_id)}</code>, measured "
+                             f"{escape(row['created_at'])}</p>")
+        self.figures.value = figures_table(row)
+        estimate = estimate_tflite(data, self.state.device, self.state.workspace)
+        self.verdict.value = verdict_html(estimate)
+        self._show_chart(self.time_chart, time_figure(estimate) if estimate.op_times else None)
+        self._show_chart(self.histogram, histogram_figure(kernel_histograms(data), row["recipe"])
+                         if len(data) else None)
+        ops = analyze_tflite(data).frame()[["name", "op_class", "dtype", "macs", "weight_bytes"]]
+        self.extra.value = self._config_and_code(row, data) + \
+            f"<details><summary>Ops ({len(ops)})</summary>{frame_html(ops)}</details>"
+        return self.header.value + self.figures.value
+
+    @staticmethod
+    def _show_chart(chart: PlotlyChart, figure: dict | None) -> None:
+        chart.layout.display = None if figure and figure["data"] else "none"
+        if figure:
+            chart.show(figure)
+
+    @staticmethod
+    def _config_and_code(row, data: bytes) -> str:
+        config = json.loads(row["config"] or "{}")
+        code = (f"import workbench\ntask = workbench.prepare_task({row['model']!r})\n"
+                f"config = workbench.make_config({row['recipe']!r}, {config!r})\n"
+                "row = workbench.run(task, config)")
+        link = (f'<a download="{escape(row["model"])}-{escape(row["recipe"])}.tflite" '
+                f'href="data:application/octet-stream;base64,{base64.b64encode(data).decode()}">'
+                f"download the .tflite ({len(data):,} bytes)</a>")
+        notes = f"<p>Notes: {escape(row['notes'])}</p>" if row.get("notes") else ""
+        return (f"<p>{link}</p>{notes}<p>Options:</p><pre>{escape(json.dumps(config, indent=1))}"
+                f"</pre><p>Reproduce it:</p><pre>{escape(code)}</pre>")
