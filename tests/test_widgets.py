@@ -59,7 +59,7 @@ def test_every_option_widget_starts_at_its_config_default_and_keeps_typed_values
         untouched = make_config(name, {key: widget.value for key, widget in widgets.items()})
         assert untouched == make_config(name), name
     prune = {spec.name: option_widget(spec) for spec in dataclasses.fields(RECIPES["prune"])}
-    assert prune["learning_rate"].value == 0.0005 and prune["sparsity"].value == 0.8
+    assert prune["learning_rate"].value == 0.001 and prune["sparsity"].value == 0.8
     prune["learning_rate"].text.value = 0.000375  # typed
     prune["learning_rate"].slider.value = 0.00037501  # the slider's own snapping, echoed back
     prune["sparsity"].value = 0.7992
