@@ -38,21 +38,41 @@ def test_the_best_variant_meeting_the_target_is_named():
 
 def test_too_much_lost_on_integer_hardware_means_qat_next():
     result = judged(rows(("int8", 0.75, 1000, 2.0, 1)))
-    assert result.chosen is None and result.next_recipes == ["qat"]
+    assert result.chosen is None and result.next_recipes == [("qat", {})]
     assert "int8 loses 23.0 points (at most 1 allowed)" in result.sentence
     cpu = judged(rows(("int8", 0.75, 1000, 2.0, 1)), hardware="cpu")
-    assert cpu.next_recipes == ["int16x8", "qat"]
+    assert cpu.next_recipes == [("int16x8", {}), ("qat", {})]
     unlabelled = judged(rows(("int8", 0.75, 1000, 2.0, 1)), data="unlabelled")
     assert unlabelled.next_recipes == [] and "needs labelled training data" in \
         unlabelled.next_reason
 
 
+def test_qat_that_still_loses_too_much_is_trained_longer():
+    frame = rows(("int8", 0.75, 1000, 2.0, 1), ("qat", 0.95, 1000, 2.0, 1))
+    frame.loc[1, "config"] = '{"epochs": 3}'
+    result = judged(frame)
+    assert result.next_recipes == [("qat", {"epochs": 6})]
+    assert result.next_step_words() == "qat (epochs=6)"
+
+
+def test_on_integer_only_hardware_the_whole_graph_must_run_on_the_device():
+    frame = rows(("dynamic_range", 0.98, 1000, 3.0, 1), ("int8", 0.979, 1000, 1.0, 1))
+    frame["accel_fraction__edge_tpu"] = [0.0, 1.0]
+    result = judged(frame)
+    misses = {v.recipe: v.misses for v in result.verdicts}
+    assert misses["dynamic_range"] == ["runs only 0% of its work on edge_tpu (the rest falls "
+                                       "back to the CPU beside it)"]
+    assert result.chosen.recipe == "int8"
+    gained = judged(rows(("int8", 0.982, 1000, 1.0, 1)))
+    assert "0.2 points gained" in gained.sentence
+
+
 def test_not_fitting_means_pruning_and_clustering_next():
     result = judged(rows(("int8", 0.979, 1000, 2.0, 0)))
-    assert result.next_recipes == ["prune_cluster_qat"]
+    assert result.next_recipes == [("prune_cluster_qat", {})]
     assert "does not fit" in result.next_reason
     nothing_runs = judged(rows(("float32", 0.98, 4000, None, 0)))
-    assert nothing_runs.next_recipes == ["int8"]
+    assert nothing_runs.next_recipes == [("int8", {})]
 
 
 def test_deltas_against_the_baseline():
@@ -61,10 +81,21 @@ def test_deltas_against_the_baseline():
     assert frame.loc["int8", "drop_points"] == pytest.approx(0.5)
     assert frame.loc["int8", "x_smaller"] == 4.0 and frame.loc["int8", "x_faster"] == 2.0
     line = summary_line(frame.loc["int8"].to_dict() | {"recipe": "int8"})
-    assert line == ("int8: accuracy 97.5% (0.5 points lost), 4.0x smaller, "
+    assert line == ("int8 on m: accuracy 97.5% (0.5 points lost), 4.0x smaller, "
                     "4.0x smaller compressed, 2.0x faster")
     alone = with_deltas(rows(("int8", 0.975, 1000, 2.0, 1)))  # no float32 run yet
     assert math.isnan(alone.loc[0, "x_smaller"])
+
+
+def test_runs_on_other_data_are_compared_with_their_own_baseline():
+    from workbench.compare import subject_labels
+
+    frame = rows(("float32", 0.98, 4000, 4.0, 1), ("float32", 1.0, 2000, 4.0, 1),
+                 ("int8", 0.975, 1000, 2.0, 1))
+    frame["data_hash"], frame["dataset"] = ["d1", "d2", "d2"], ["digits", "mine", "mine"]
+    deltas = with_deltas(frame)
+    assert deltas.loc[2, "x_smaller"] == 2.0  # against the float32 run on 'mine', not 'digits'
+    assert list(subject_labels(frame)) == ["m on digits", "m on mine", "m on mine"]
 
 
 def test_recommendations_for_the_edge_tpu_and_bad_answers():

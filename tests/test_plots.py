@@ -35,7 +35,8 @@ def test_accuracy_axis_leaves_out_rows_without_accuracy_and_says_why():
 
 def test_latency_axis_when_no_accuracy_exists():
     figure = tradeoff_figure(_frame([None, None, None]), size="gzip_bytes")
-    assert [trace.name for trace in figure.data] == ["float32", "int8"]
+    # two models: a legend entry for each model's symbol
+    assert [trace.name for trace in figure.data] == ["float32", "int8", "model: m", "model: z"]
     assert list(figure.data[0].y) == [2.0, 4.0]
     assert figure.layout.xaxis.title.text == "gzip size (KB)"
     assert "gzip size %{x:.1f} KB" in figure.data[0].hovertemplate
@@ -56,6 +57,15 @@ def test_unknown_size_column():
 def test_pareto_front_keeps_only_unbeaten_rows():
     frame = pd.DataFrame({"size": [1, 2, 3, 4, 2], "accuracy": [0.90, 0.95, 0.94, 0.97, 0.80]})
     assert list(pareto_front(frame, "size", "accuracy").index) == [0, 1, 3]
+
+
+def test_the_pareto_front_holds_only_variants_that_run_on_the_device():
+    frame = _frame([0.98, 0.99, None])  # int8 beats float32 on both, but cannot run there
+    frame["est_ms__mcu"] = [3.0, None, None]
+    frame["fits__mcu"] = [1, 0, 0]
+    front = next(t for t in tradeoff_figure(frame, latency="est_ms__mcu").data
+                 if t.name == "Pareto front")
+    assert list(front.x) == [4.0]
 
 
 def test_device_latency_marks_variants_that_do_not_fit():

@@ -85,13 +85,16 @@ def test_wizard_recommends_runs_and_judges_int8_for_the_edge_tpu(app):
     job = app.state.job.wait(600)
     assert job.state == "finished", job.error
     assert wizard.progress.value == 1.0
-    assert list(app.state.results["recipe"]) == ["int8"]
+    assert list(app.state.results["recipe"]) == ["float32", "int8"]  # baseline added
     assert app.state.results["fits__edge_tpu"].iloc[0] == 1
     assert "int8 meets the target" in wizard.outcome.value
     assert wizard.next_button.layout.display == "none"
     assert app.explorer.device.value == "est_ms__edge_tpu"
     assert [row[0] for row in traces(app.explorer.chart)["int8"]["customdata"]] == \
-        list(app.state.results["run_id"])
+        list(app.state.results.query("recipe == 'int8'")["run_id"])
+    app.state.device = "cortex_m7"  # the verdict on screen follows the device
+    assert "estimated on cortex_m7" in wizard.outcome.value
+    assert "edge_tpu" not in wizard.outcome.value
 
 
 def test_wizard_recommends_the_next_step_when_int8_loses_too_much(fresh_workspace):
@@ -126,8 +129,10 @@ def test_training_shows_epochs_live_progress_forward_and_a_result_line(app):
     loss = panel.chart.figure["data"][0]
     assert loss["name"] == "loss" and len(loss["y"]) == 2 and loss["y"][0] > 0
     assert fractions == sorted(fractions) and fractions[-1] == 1.0  # never backwards
-    assert re.search(r"prune: accuracy \d+\.\d%", panel.result.value)
-    assert re.search(r"\d\d:\d\d:\d\d  finished: prune on default", panel.log_view.value)
+    assert re.search(r"prune on default: accuracy \d+\.\d% \(\d+\.\d points lost\)",
+                     panel.result.value)
+    assert re.search(r"\d\d:\d\d:\d\d  finished: float32, prune on default",
+                     panel.log_view.value)  # the baseline comes first
 
 
 def test_cancel_stops_cleanly_and_stores_nothing_partial(app):
@@ -139,7 +144,7 @@ def test_cancel_stops_cleanly_and_stores_nothing_partial(app):
     job.wait(600)
     assert job.state == "cancelled"
     assert panel.progress.bar_style == "warning" and not panel.run_button.disabled
-    assert app.state.results.empty
+    assert set(app.state.results["recipe"]) <= {"float32"}  # at most the baseline, no prune
     assert "cancelled" in panel.log_view.value
 
 
@@ -234,12 +239,20 @@ def test_results_read_at_a_glance_filter_download_compare_and_delete(explored):
     assert {cells[i + 1] for i in range(0, len(cells), len(headers))} == \
         {"float32", "int8", "prune"}
     link = re.search(r'href="data:text/csv;base64,([^"]+)"', panel.download.value).group(1)
-    assert len(pd.read_csv(io.StringIO(base64.b64decode(link).decode()))) == 3
+    csv = pd.read_csv(io.StringIO(base64.b64decode(link).decode()))
+    assert len(csv) == 3
+    assert sorted(csv["tflite_path"]) == sorted(f"{run_id}.tflite" for run_id in csv["run_id"])
     ids = state.results.set_index("recipe")["run_id"]
+    state.device = "cortex_m7"
     panel.first.value, panel.second.value = ids["float32"], ids["int8"]
     comparison = panel.comparison.value
     size_row = re.search(r"<th>Size \(KB\)</th>(.*?)</tr>", comparison).group(1)
     assert size_row.index("wb-better") > size_row.index("</td>")  # int8, the second, is smaller
+    fits_row = re.search(r"<th>Fits cortex_m7</th>(.*?)</tr>", comparison).group(1)
+    assert fits_row == "<td class=''>no</td><td class='wb-better'>yes</td>"
+    state.device = "host"
+    fits_row = re.search(r"<th>Fits host</th>(.*?)</tr>", panel.comparison.value).group(1)
+    assert fits_row == "<td class=''>yes</td><td class=''>yes</td>"  # a tie marks neither
     assert "<th>recipe</th><td>float32</td><td>int8</td>" in comparison
     artifact = Path(state.results.set_index("recipe").loc["prune", "tflite_path"])
     panel.to_delete.value = ids["prune"]

@@ -54,6 +54,15 @@ def _times(value, words: str) -> str:
     return "" if _missing(value) else f"{value:.2f}x {words} than the float32 variant"
 
 
+def readable_bytes(count: float) -> str:
+    """``512,000`` -> ``500 KB``; ``3,906,250,000`` -> ``3.6 GB``."""
+    for unit, size in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+        if count >= size:
+            value = count / size
+            return f"{value:.3g} {unit}" if value < 100 else f"{value:,.0f} {unit}"
+    return f"{count:,.0f} B"
+
+
 def verdict_html(estimate) -> str:
     """The device's verdict in words: latency, memory against its limits, what falls back."""
     def check(ok: bool) -> str:
@@ -67,11 +76,12 @@ def verdict_html(estimate) -> str:
     ram_ok = estimate.peak_ram_bytes <= estimate.ram_limit_bytes
     flash_ok = estimate.flash_bytes <= estimate.flash_limit_bytes
     parts = [f"On <b>{escape(estimate.device)}</b>: {latency}; "
-             f"peak RAM {estimate.peak_ram_bytes / 1024:,.1f} KB of "
-             f"{estimate.ram_limit_bytes / 1024:,.0f} KB ({check(ram_ok)}); model "
-             f"{estimate.flash_bytes / 1024:,.1f} KB of {estimate.flash_limit_bytes / 1024:,.0f} KB"
-             f" storage ({check(flash_ok)}); {estimate.accel_fraction:.0%} of the "
-             f"multiply-accumulates on the device in {estimate.partitions} partition(s)."]
+             f"peak RAM {readable_bytes(estimate.peak_ram_bytes)} of "
+             f"{readable_bytes(estimate.ram_limit_bytes)} ({check(ram_ok)}); model "
+             f"{readable_bytes(estimate.flash_bytes)} of "
+             f"{readable_bytes(estimate.flash_limit_bytes)} storage ({check(flash_ok)}); "
+             f"{estimate.accel_fraction:.0%} of the multiply-accumulates on the device in "
+             f"{estimate.partitions} partition(s)."]
     if estimate.fallback_ops:
         rows = "".join(f"<tr><td>{op['index']}</td><td>{escape(op['op'])}</td>"
                        f"<td>{escape(op['runs_on'] or 'nowhere')}</td>"
@@ -108,8 +118,9 @@ def histogram_figure(histograms: dict, recipe: str) -> dict:
     data, layout = [], {"height": 260, "template": "plotly_white", "showlegend": False,
                         "margin": {"l": 50, "r": 20, "t": 40, "b": 45},
                         "title": {"text": "kernel weights" + (
-                            ": real values (left) and the int8 codes stored (right)"
-                            if len(panels) == 2 else ""), "font": {"size": 13}}}
+                            f": real values (left) and the {histograms['codes'].label}s "
+                            "(right)" if len(panels) == 2 else ": real values"),
+                                  "font": {"size": 13}}}
     for number, name in enumerate(panels, start=1):
         histogram = histograms[name]
         suffix = "" if number == 1 else str(number)
@@ -134,12 +145,11 @@ class DetailsView(w.VBox):
         self.header = w.HTML("<p>Click a point for its details.</p>")
         self.figures = w.HTML()
         self.verdict = w.HTML()
-        self.time_chart = PlotlyChart(layout=w.Layout(width="100%", display="none"))
-        self.histogram = PlotlyChart(layout=w.Layout(width="100%", display="none"))
+        self.time_chart = PlotlyChart(layout=w.Layout(width="100%"))
+        self.histogram = PlotlyChart(layout=w.Layout(width="100%"))
         self.extra = w.HTML()
-        super().__init__([self.header, w.HBox([self.figures, self.verdict],
-                                              layout=w.Layout(flex_flow="row wrap")),
-                          self.time_chart, self.histogram, self.extra])
+        self.top = w.HBox([self.figures, self.verdict], layout=w.Layout(flex_flow="row wrap"))
+        super().__init__([self.header])
 
     def show(self, run_id: str) -> str:
         """Show the details of stored variant ``run_id``; returns the header and figures HTML."""
@@ -149,7 +159,9 @@ class DetailsView(w.VBox):
         table = self.state.with_deltas()
         row = table[table["run_id"] == run_id]
         if row.empty:
+            self.shown_run_id = None
             self.header.value = f"<p>Variant {escape(run_id)} is no longer stored.</p>"
+            self.children = [self.header]
             return self.header.value
         row = row.iloc[-1].to_dict()
         data = self.state.require_store().read_tflite(run_id)
@@ -160,19 +172,21 @@ class DetailsView(w.VBox):
         self.figures.value = figures_table(row)
         estimate = estimate_tflite(data, self.state.device, self.state.workspace)
         self.verdict.value = verdict_html(estimate)
-        self._show_chart(self.time_chart, time_figure(estimate) if estimate.op_times else None)
-        self._show_chart(self.histogram, histogram_figure(kernel_histograms(data), row["recipe"])
-                         if len(data) else None)
+        charts = []
+        for chart, figure in ((self.time_chart, time_figure(estimate)
+                               if estimate.op_times else None),
+                              (self.histogram, histogram_figure(kernel_histograms(data),
+                                                                row["recipe"]))):
+            if figure and figure["data"]:
+                chart.show(figure)
+                charts.append(chart)
         ops = analyze_tflite(data).frame()[["name", "op_class", "dtype", "macs", "weight_bytes"]]
         self.extra.value = self._config_and_code(row, data) + \
             f"<details><summary>Ops ({len(ops)})</summary>{frame_html(ops)}</details>"
+        # charts join the page only when they have something to draw: a chart created hidden
+        # and shown later could be drawn with no room
+        self.children = [self.header, self.top, *charts, self.extra]
         return self.header.value + self.figures.value
-
-    @staticmethod
-    def _show_chart(chart: PlotlyChart, figure: dict | None) -> None:
-        chart.layout.display = None if figure and figure["data"] else "none"
-        if figure:
-            chart.show(figure)
 
     @staticmethod
     def _config_and_code(row, data: bytes) -> str:

@@ -24,17 +24,18 @@ class ExplorerPanel(w.VBox):
         self.device = w.Dropdown(description="Latency", layout=w.Layout(width="24em"))
         self.size = w.Dropdown(options={"file size": "size_bytes", "gzip size": "gzip_bytes"},
                                value="size_bytes", description="Size")
-        self.scope = w.ToggleButtons(options=SCOPES, value="loaded", description="Show")
+        self.scope = w.ToggleButtons(options=SCOPES, value="loaded")
         self.chart = PlotlyChart(layout=w.Layout(width="100%"))
         self.explanation = w.HTML()
         self.left_out = w.HTML()
         self.status = PanelStatus()
         self.details = DetailsView(state)
         for name in ("refresh_choices", "redraw", "_device_chosen", "_follow_state_device",
-                     "_clicked", "show"):
+                     "_clicked", "show", "_page_opened"):
             setattr(self, name, guarded(self.status, "Drawing the trade-offs")(
                 getattr(self, name)))
         self.chart.on_click(self._clicked)
+        self.chart.on_render(self._page_opened)
         self.device.observe(lambda _: self._device_chosen(), names="value")
         self.size.observe(lambda _: self.redraw(), names="value")
         self.scope.observe(lambda _: self.redraw(), names="value")
@@ -42,16 +43,26 @@ class ExplorerPanel(w.VBox):
         state.observe(lambda _: self._follow_state_device(), names="device")
         self.refresh_choices()
         super().__init__([w.HTML("<h3>Trade-offs</h3>"),
-                          w.HBox([self.device, self.size, self.scope],
-                                 layout=w.Layout(flex_flow="row wrap")),
+                          w.HBox([self.device, self.size, w.HTML("&nbsp;&nbsp;Show&nbsp;"),
+                                  self.scope],
+                                 layout=w.Layout(flex_flow="row wrap", align_items="center")),
                           self.status, self.chart, self.explanation, self.left_out,
                           w.HTML("<hr>"), self.details])
         self.add_class("wb-trade-offs")
         self.chart.add_class("wb-tradeoff-chart")
 
     def frame(self):
-        """The rows the chart shows: the loaded model's, or every model's."""
-        return self.state.results if self.scope.value == "all" else self.state.model_results()
+        """The rows the chart shows (the loaded model's on its data, or every model's), each
+        named by its subject: the model, with its dataset where one model had several."""
+        rows = self.state.results if self.scope.value == "all" else self.state.model_results()
+        if rows.empty:
+            return rows
+        return self.state.with_deltas(rows).pipe(lambda f: f.assign(model=f["subject"]))
+
+    def _page_opened(self) -> None:
+        """A page (or a reload) shows the app: read the store again, since this kernel may
+        have been preheated before other runs stored their variants."""
+        self.state.refresh()
 
     def refresh_choices(self) -> None:
         choices = latency_choices(self.state.results)
@@ -68,6 +79,8 @@ class ExplorerPanel(w.VBox):
         self.state.device = column[len("est_ms__"):] if column.startswith("est_ms__") \
             else "host"
         self.redraw()
+        if self.details.shown_run_id:  # the open details follow the device too
+            self.details.show(self.details.shown_run_id)
 
     def _follow_state_device(self) -> None:
         wanted = MEASURED_LATENCY if self.state.device == "host" \

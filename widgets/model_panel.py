@@ -3,6 +3,8 @@ follows the loaded model; a model without data is told that its accuracy will st
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import ipywidgets as w
 
 from widgets.common import PanelStatus, escape, frame_html, guarded
@@ -22,7 +24,7 @@ class ModelPanel(w.VBox):
         self.summary = w.HTML()
         self.layers = w.HTML(layout=w.Layout(width="100%", overflow="auto"))
         self.load_button.on_click(lambda _: self.load())
-        self.load = guarded(self.status, "Loading the model")(self.load)
+        self.load = guarded(self.status, "Loading")(self.load)
         self.refresh_choices()
         super().__init__([
             w.HTML("<h3>Model and data</h3><p>A built-in model (<code>default</code>: a digits "
@@ -56,6 +58,10 @@ class ModelPanel(w.VBox):
         """Load ``model`` or what the panel names (uploads first); True when loaded (when not,
         the guard shows why in the panel and returns None)."""
         model, data, uploads = model or self._chosen(), None, {}
+        if self.choice.value and self.choice.value.startswith(UPLOAD_PREFIX) and \
+                model == self._chosen():  # an earlier upload: name it, not its server path
+            uploads[model] = self.choice.value[len(UPLOAD_PREFIX):]
+        earlier = dict(uploads)
         try:
             if self.model_upload.value:
                 model = self._keep_upload(self.model_upload.value[0], (".keras",), uploads)
@@ -64,7 +70,13 @@ class ModelPanel(w.VBox):
         finally:
             self.model_upload.value, self.data_upload.value = (), ()
         self.status.show("loading...", "busy")
-        self.state.load_task(model, data, uploads)
+        try:
+            self.state.load_task(model, data, uploads)
+        except Exception:
+            for path in set(uploads) - set(earlier):  # a file that did not load is not kept
+                Path(path).unlink(missing_ok=True)
+            self.refresh_choices()
+            raise
         task = self.state.task
         if task.dataset is None:
             self.status.show(f"Loaded '{task.name}' without a dataset: accuracy will stay empty "

@@ -46,10 +46,13 @@ async function render({ model, el }) {
   div.className = "wb-chart";
   div.style.width = "100%";
   el.appendChild(div);
+  model.send({ type: "rendered" });  // a page shows this chart: the kernel may refresh
   const Plotly = await plotly(model);
   const draw = () => {
     const figure = model.get("figure") || {};
-    return Plotly.react(div, figure.data || [], figure.layout || {},
+    const layout = figure.layout || {};
+    div.style.minHeight = `${layout.height || 450}px`;  // its room, even drawn while hidden
+    return Plotly.react(div, figure.data || [], layout,
                         { responsive: true, displaylogo: false });
   };
   // data-draws counts the drawings (tests and benchmarks wait for it to change)

@@ -64,6 +64,7 @@ class PlotlyChart(anywidget.AnyWidget):
     def __init__(self, figure=None, **kwargs):
         super().__init__(**kwargs)
         self._click_handlers: list[Callable[[list[dict]], None]] = []
+        self._render_handlers: list[Callable[[], None]] = []
         self.on_msg(self._on_message)
         if figure is not None:
             self.show(figure)
@@ -78,6 +79,10 @@ class PlotlyChart(anywidget.AnyWidget):
         ``customdata`` the figure gave it."""
         self._click_handlers.append(handler)
 
+    def on_render(self, handler: Callable[[], None]) -> None:
+        """Call ``handler()`` each time a page shows the chart (a page load, a reload)."""
+        self._render_handlers.append(handler)
+
     def click(self, points: list[dict]) -> None:
         """What a click in the browser does (tests call it directly)."""
         for handler in self._click_handlers:
@@ -89,3 +94,6 @@ class PlotlyChart(anywidget.AnyWidget):
             self.send({"type": "plotly-library", "source": plotly_source()})
         elif kind == "click":
             self.click(list(content.get("points") or []))
+        elif kind == "rendered":
+            for handler in self._render_handlers:
+                handler()

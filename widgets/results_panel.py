@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+from pathlib import Path
 
 import ipywidgets as w
 import pandas as pd
@@ -49,12 +50,22 @@ def _format(value, scale, fmt) -> str:
     return format(float(value) * scale, fmt)
 
 
+NO_DATA = "no data"  # the accuracy of a model loaded without a dataset
+
+
 def display_table(frame: pd.DataFrame, device: str) -> pd.DataFrame:
-    """``frame`` (with deltas) as the table people read: headers in words with units."""
+    """``frame`` (with deltas) as the table people read: headers in words with units, and the
+    accuracy of a model without a dataset labelled as such."""
+    from workbench.pipeline import GENERATED_DATA
+
     shown = {}
+    without_data = frame["dataset"].eq(GENERATED_DATA).tolist() if "dataset" in frame \
+        else [False] * len(frame)
     for header, column, scale, fmt, _ in _columns(device):
         if column in frame:
-            shown[header] = [_format(value, scale, fmt) for value in frame[column]]
+            shown[header] = [NO_DATA if missing and column in ("accuracy", "drop_points")
+                             else _format(value, scale, fmt)
+                             for value, missing in zip(frame[column], without_data)]
     return pd.DataFrame(shown)
 
 
@@ -154,7 +165,11 @@ class ResultsPanel(w.VBox):
 
         columns = [c for c in (*RESULT_COLUMNS, "drop_points", "x_smaller", "x_smaller_gzip",
                                "x_faster", *device_columns_of(frame.columns)) if c in frame]
-        data = base64.b64encode(frame[columns].to_csv(index=False).encode()).decode()
+        table = frame[columns].copy()
+        if "tflite_path" in table:  # where the file lies on this machine means nothing elsewhere
+            table["tflite_path"] = table["tflite_path"].map(
+                lambda path: Path(path).name if isinstance(path, str) and path else path)
+        data = base64.b64encode(table.to_csv(index=False).encode()).decode()
         return (f'<a download="results.csv" href="data:text/csv;base64,{data}">'
                 f"download CSV ({len(frame)} rows)</a>")
 
@@ -175,7 +190,7 @@ class ResultsPanel(w.VBox):
             texts = [_format(value, scale, fmt) for value in values]
             if texts[0] == texts[1] == MISSING:
                 continue
-            marks = _better(values, better)
+            marks = _better(values, better) if texts[0] != texts[1] else [False, False]
             cells = "".join(f"<td class='{'wb-better' if mark else ''}'>{escape(text)}</td>"
                             for text, mark in zip(texts, marks))
             rows.append(f"<tr><th>{escape(header)}</th>{cells}</tr>")

@@ -14,6 +14,7 @@ from widgets.common import user_message
 from workbench.errors import WorkbenchError
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+LATENCY_RUNS = 50
 UPLOADS = "uploads"
 
 
@@ -56,23 +57,29 @@ class AppState(traitlets.HasTraits):
             self.say(str(error), "error")
             self.results = pd.DataFrame()
 
-    def model_results(self, model: str | None = None) -> pd.DataFrame:
-        """The rows of ``model`` (default: the loaded one; all rows when none is loaded)."""
-        model = model or (self.task.name if self.task is not None else None)
-        if model is None or self.results.empty:
+    def model_results(self) -> pd.DataFrame:
+        """The rows of the loaded model on its data (all rows when none is loaded): a run of the
+        same model on other data is another subject, never mixed in."""
+        if self.task is None or self.results.empty:
             return self.results
-        return self.results[self.results["model"] == model]
+        rows = self.results[(self.results["model"] == self.task.name)
+                            & (self.results["data_hash"] == self.task.data_hash)]
+        return rows
 
     def with_deltas(self, frame: pd.DataFrame | None = None) -> pd.DataFrame:
-        """``frame`` (default: every row) with its deltas against each model's baseline, the
-        speed-up measured on the chosen device (its estimate; this host when it has none)."""
-        from workbench.compare import with_deltas
+        """``frame`` (default: every row) with its deltas against each model's baseline (the
+        speed-up on the chosen device: its estimate, the measurement for this host), and its
+        subject: the model, named with its dataset where one model was scored on several."""
+        from workbench.compare import subject_labels, with_deltas
 
         frame = self.results if frame is None else frame
         if frame.empty:
             return frame
         latency = f"est_ms__{self.device}"
-        return with_deltas(frame, latency if latency in frame else "latency_ms")
+        frame = with_deltas(frame, latency if latency in frame and self.device != "host"
+                            else "latency_ms")
+        labels = subject_labels(self.results)  # named against every row, not just these
+        return frame.assign(subject=labels.reindex(frame.index).fillna(frame["model"]))
 
     def summaries(self, rows: list[dict]) -> list[str]:
         """One line per finished row, with its deltas (``workbench.compare.summary_line``)."""
@@ -145,10 +152,13 @@ class AppState(traitlets.HasTraits):
         return path
 
     def run_recipes(self, recipe_configs, devices=None):
-        """Start a job that runs the configs on the current task; a ``WorkbenchError`` when
-        nothing is loaded, a job is running, or the store cannot take new rows."""
+        """Start a job that runs the configs on the current task, the float32 baseline first
+        when it has none yet (every delta is against it); a ``WorkbenchError`` when nothing is
+        loaded, a job is running, or the store cannot take new rows."""
+        from workbench.compare import BASELINE_RECIPE
         from workbench.jobs import Job
         from workbench.pipeline import sweep
+        from workbench.recipes import make_config
 
         if self.task is None:
             raise WorkbenchError("No model is loaded. Expected one: load it in the Model and "
@@ -158,8 +168,12 @@ class AppState(traitlets.HasTraits):
         store = self.require_store()
         store.require_writable()
         task, configs = self.task, list(recipe_configs)
-        job = Job(lambda: sweep(task, configs, store, latency_runs=20, progress=False,
-                                devices=devices),
+        stored = self.model_results()
+        if BASELINE_RECIPE not in {c.name for c in configs} and (
+                stored.empty or BASELINE_RECIPE not in set(stored["recipe"])):
+            configs.insert(0, make_config(BASELINE_RECIPE))
+        job = Job(lambda: sweep(task, configs, store, latency_runs=LATENCY_RUNS,
+                                progress=False, devices=devices),
                   f"{', '.join(c.name for c in configs)} on {task.name}")
         job.add_listener(self._on_job_progress)
         self.job = job

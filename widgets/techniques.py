@@ -32,9 +32,9 @@ def training_figure(epochs: list[dict]) -> dict:
               "template": "plotly_white", "title": {"text": "training, per epoch",
                                                     "font": {"size": 13}},
               "xaxis": {"title": {"text": "epoch"}, "dtick": 1},
-              "yaxis": {"title": {"text": "loss"}},
+              "yaxis": {"title": {"text": "loss"}, "tickformat": ".3~g", "rangemode": "tozero"},
               "yaxis2": {"title": {"text": "accuracy"}, "overlaying": "y", "side": "right",
-                         "tickformat": ".0%"},
+                         "tickformat": ".0%", "range": [0, 1.02]},
               "legend": {"orientation": "h", "y": 1.15, "x": 1, "xanchor": "right"}}
     return {"data": data, "layout": layout}
 
@@ -63,6 +63,7 @@ class TechniquePanel(w.VBox):
         self.run_button.on_click(lambda _: self.run())
         self.cancel_button.on_click(lambda _: self.cancel())
         state.observe(self._on_new_job, names="job")
+        state.observe(self._on_new_task, names="task")
         self._build_options()
         super().__init__([w.HTML("<h3>Techniques</h3>"), self.recipe, self.summary, self.options,
                           w.HBox([self.run_button, self.cancel_button]), self.status,
@@ -92,6 +93,12 @@ class TechniquePanel(w.VBox):
         if self.state.job is not None:
             self.state.job.cancel()
             self.phase.value = "cancelling at the next safe point..."
+
+    def _on_new_task(self, _change) -> None:
+        """Another model: the last run's result and chart were about the one before."""
+        if self.state.job is None or not self.state.job.active:
+            self.result.value = ""
+            self.chart.layout.display = "none"
 
     def _on_new_job(self, change) -> None:
         job = change["new"]

@@ -40,7 +40,7 @@ class WizardPanel(w.VBox):
         self.outcome = w.HTML()
         self.next_button = w.Button(button_style="primary",
                                     layout=w.Layout(width="auto", display="none"))
-        self._next_recipes: list[str] = []
+        self._next_recipes: list[tuple[str, dict]] = []
         self.run = guarded(self.status, "Starting the recommended recipes")(self.run)
         self.run_next = guarded(self.status, "Starting the next step")(self.run_next)
         self.judge = guarded(self.status, "Reading the results")(self.judge)
@@ -48,6 +48,7 @@ class WizardPanel(w.VBox):
         self.next_button.on_click(lambda _: self.run_next())
         self.drop.observe(lambda _: self._update(), names="value")
         state.observe(lambda _: self._explain_drop(), names="task")
+        state.observe(lambda _: self._rejudge(), names="device")
         self.steps.append(w.VBox([
             w.HTML("<b>How much accuracy may it lose?</b>"),
             w.HBox([self.drop, w.HTML("&nbsp;accuracy points")]), self.drop_meaning,
@@ -63,6 +64,12 @@ class WizardPanel(w.VBox):
                              if change["new"] else "")
         self._reveal()
         self._update()
+
+    def _rejudge(self) -> None:
+        """A verdict on screen follows the target: re-read it when an answer, the drop or the
+        device changes, so it never judges against a target the user has since left."""
+        if self.outcome.value:
+            self.judge()
 
     def _reveal(self) -> None:
         """One step at a time: a question shows once every question before it is answered."""
@@ -99,25 +106,27 @@ class WizardPanel(w.VBox):
         self.recommendation.value = (f"<h4>Recommended</h4><ol>{items}</ol>{warnings}"
                                      f"<p>Judged on: {escape(', '.join(advice.devices))}</p>")
         self.run_button.disabled = not advice.recipes
-        if advice.devices:
-            self.state.device = advice.devices[0]
+        if advice.devices and self.state.device != advice.devices[0]:
+            self.state.device = advice.devices[0]  # re-judges through the device observer
+        else:
+            self._rejudge()
 
     def run(self):
         advice = self.advice()
         if advice is None or not advice.recipes:
             return None
-        return self._start(advice.recipes)
+        return self._start([(name, {}) for name in advice.recipes])
 
     def run_next(self):
         return self._start(self._next_recipes) if self._next_recipes else None
 
-    def _start(self, recipes: list[str]):
+    def _start(self, recipes: list[tuple[str, dict]]):
         from workbench.recipes import make_config
 
         self.status.clear()
         self.outcome.value = ""
         self.next_button.layout.display = "none"
-        job = self.state.run_recipes([make_config(name) for name in recipes])
+        job = self.state.run_recipes([make_config(name, options) for name, options in recipes])
         self.progress.layout.display = None
         job.add_listener(self._follow)
         self._follow(job)
@@ -155,7 +164,7 @@ class WizardPanel(w.VBox):
         self._next_recipes = assessment.next_recipes
         if assessment.next_recipes:
             self.next_button.description = \
-                f"Run the next step: {', '.join(assessment.next_recipes)}"
+                f"Run the next step: {assessment.next_step_words()}"
             self.next_button.layout.display = None
         else:
             self.next_button.layout.display = "none"

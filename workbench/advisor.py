@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from workbench.compare import BASELINE_RECIPE
 from workbench.errors import WorkbenchError
 
 QUESTIONS = {
@@ -146,8 +147,13 @@ class Assessment:
     verdicts: list[Verdict]
     chosen: Verdict | None
     sentence: str
-    next_recipes: list[str] = field(default_factory=list)
+    next_recipes: list[tuple[str, dict]] = field(default_factory=list)  # (recipe, options)
     next_reason: str = ""
+
+    def next_step_words(self) -> str:
+        """The next recipes as a user reads them: ``qat (epochs=6)``."""
+        return ", ".join(name + (f" ({', '.join(f'{k}={v}' for k, v in options.items())})"
+                                 if options else "") for name, options in self.next_recipes)
 
 
 def assess(results, device: str, max_drop_points: float, data: str, hardware: str,
@@ -156,7 +162,9 @@ def assess(results, device: str, max_drop_points: float, data: str, hardware: st
     ``device`` against ``max_drop_points``; name the best variant that meets it, or the next
     recipes to run (int16 activations or QAT when too much accuracy is lost, pruning or
     clustering when the model does not fit, full-integer int8 when it cannot run)."""
-    verdicts = [_verdict(row, device, max_drop_points) for _, row in results.iterrows()]
+    whole_graph = hardware in INTEGER_ONLY  # the graph must run on the device, not beside it
+    verdicts = [_verdict(row, device, max_drop_points, whole_graph)
+                for _, row in results.iterrows()]
     if not verdicts:
         return Assessment([], None, "Nothing measured yet: run the recommended recipes.")
     passing = [v for v in verdicts if v.meets]
@@ -164,12 +172,13 @@ def assess(results, device: str, max_drop_points: float, data: str, hardware: st
         chosen = min(passing, key=_ranking(priority, results))
         return Assessment(verdicts, chosen, _meets_sentence(chosen, device, max_drop_points))
     recipes, reason = _next_step(verdicts, results, data, hardware)
-    missed = "; ".join(f"{v.recipe} {', '.join(v.misses)}" for v in verdicts)
+    baseline_last = sorted(verdicts, key=lambda v: v.recipe == BASELINE_RECIPE)
+    missed = "; ".join(f"{v.recipe} {', '.join(v.misses)}" for v in baseline_last)
     return Assessment(verdicts, None, f"No variant meets the target yet: {missed}.", recipes,
                       reason)
 
 
-def _verdict(row, device: str, max_drop_points: float) -> Verdict:
+def _verdict(row, device: str, max_drop_points: float, whole_graph: bool) -> Verdict:
     import math
 
     def number(name):
@@ -181,8 +190,12 @@ def _verdict(row, device: str, max_drop_points: float) -> Verdict:
     latency = number(f"est_ms__{device}")
     fits = number(f"fits__{device}")
     verdict = Verdict(row["run_id"], row["recipe"], drop, latency, bool(fits))
+    on_device = number(f"accel_fraction__{device}")
     if latency is None:
         verdict.misses.append(f"cannot run on {device}")
+    elif whole_graph and on_device is not None and on_device < 0.999:
+        verdict.misses.append(f"runs only {on_device:.0%} of its work on {device} (the rest "
+                              "falls back to the CPU beside it)")
     elif not fits:
         verdict.misses.append(f"does not fit {device}'s memory")
     if drop is not None and drop > max_drop_points:
@@ -203,44 +216,59 @@ def _ranking(priority: str, results):
 
 
 def _meets_sentence(chosen: Verdict, device: str, max_drop_points: float) -> str:
-    accuracy = ("accuracy not measured (no dataset)" if chosen.drop_points is None else
-                f"{max(chosen.drop_points, 0.0):.1f} points lost (at most {max_drop_points:g})")
+    drop = chosen.drop_points
+    accuracy = ("accuracy not measured (no dataset)" if drop is None else
+                f"{-drop:.1f} points gained" if drop <= -0.05 else
+                f"{max(drop, 0.0):.1f} points lost (at most {max_drop_points:g})")
     return (f"{chosen.recipe} meets the target: {accuracy}, {chosen.latency_ms:.3g} ms "
             f"estimated on {device}, and it fits the device's memory.")
 
 
+MAX_QAT_EPOCHS = 24
+
+
 def _next_step(verdicts: list[Verdict], results, data: str, hardware: str):
+    """``([(recipe, options)], reason)`` for what to run after ``verdicts`` all missed."""
+    import json
+
     tried = set(results["recipe"])
     too_lossy = any("points" in miss for v in verdicts for miss in v.misses)
     too_big = any("memory" in miss for v in verdicts for miss in v.misses)
-    cannot_run = all(any("cannot run" in miss for miss in v.misses) for v in verdicts)
-    if cannot_run and "int8" not in tried:
-        return ["int8"], "None of them runs on this device: it needs a full-integer int8 model."
+    off_device = all(any("cannot run" in miss or "falls back" in miss for miss in v.misses)
+                     for v in verdicts)
+    if off_device and "int8" not in tried:
+        return [("int8", {})], ("None of them runs on this device as a whole: it needs a "
+                                "full-integer int8 model.")
     if too_lossy:
         options = []
         if hardware not in INTEGER_ONLY and "int16x8" not in tried:
-            options.append("int16x8")
+            options.append(("int16x8", {}))
         if data == "labelled" and "qat" not in tried:
-            options.append("qat")
+            options.append(("qat", {}))
         if options:
-            return options, ("Too much accuracy is lost: int16 activations keep sensitive "
-                             "activations precise, and quantization-aware training learns "
-                             "weights that survive the rounding."
-                             if len(options) == 2 else
-                             "Too much accuracy is lost: " + (
-                                 "int16 activations keep sensitive activations precise."
-                                 if options == ["int16x8"] else
-                                 "quantization-aware training learns weights that survive the "
-                                 "rounding."))
-        if data != "labelled":
+            return options, "Too much accuracy is lost: " + " ".join(
+                {"int16x8": "int16 activations keep sensitive activations precise.",
+                 "qat": "quantization-aware training learns weights that survive the rounding."}
+                [name] for name, _ in options)
+        if data == "labelled":
+            qat = results[results["recipe"] == "qat"]
+            epochs = max(json.loads(config or "{}").get("epochs", 3) for config in qat["config"])
+            if epochs < MAX_QAT_EPOCHS:
+                longer = min(2 * epochs, MAX_QAT_EPOCHS)
+                return [("qat", {"epochs": longer})], (
+                    f"QAT still loses too much after {epochs} epochs: train it longer "
+                    f"({longer} epochs), or allow a larger drop.")
+        else:
             return [], ("Too much accuracy is lost, and the training-free recipes are "
                         "exhausted: quantization-aware training needs labelled training data.")
     if too_big:
         recipe = "prune_cluster_qat" if hardware in INTEGER_ONLY else "prune_cluster"
         if data == "labelled" and recipe not in tried:
-            return [recipe], ("The model does not fit: pruning and clustering, kept through "
-                              "int8, shrink the stored model (compressed); if the activations "
-                              "are what overflows RAM, a smaller architecture is needed.")
+            return [(recipe, {})], ("The model does not fit: pruning and clustering, kept "
+                                    "through int8, shrink the stored model (compressed); if the "
+                                    "activations are what overflows RAM, a smaller architecture "
+                                    "is needed.")
         return [], "The model does not fit, and no recipe left shrinks it: a smaller " \
                    "architecture (or a bigger device) is needed."
-    return [], "No recipe left to try for this target: loosen the target or change the model."
+    return [], ("No recipe left to try for this target: allow a larger drop, or change the "
+                "model or the device.")

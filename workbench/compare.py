@@ -19,29 +19,49 @@ BASELINE_RECIPE = "float32"
 DELTA_COLUMNS = ("drop_points", "x_smaller", "x_smaller_gzip", "x_faster")
 
 
+def _subject_keys(frame: pd.DataFrame) -> list[str]:
+    """What makes two rows comparable: the same model scored on the same data."""
+    return ["model", "data_hash"] if "data_hash" in frame else ["model"]
+
+
 def baselines(frame: pd.DataFrame) -> pd.DataFrame:
-    """The newest float32 row of each model, indexed by model."""
+    """The newest float32 row of each model and dataset, indexed by them."""
+    keys = _subject_keys(frame)
     rows = frame[frame["recipe"] == BASELINE_RECIPE]
-    return rows.sort_values("created_at").groupby("model").tail(1).set_index("model")
+    return rows.sort_values("created_at").groupby(keys).tail(1).set_index(keys)
 
 
 def with_deltas(frame: pd.DataFrame, latency: str = "latency_ms") -> pd.DataFrame:
     """``frame`` plus ``drop_points`` (accuracy points lost, positive when worse),
     ``x_smaller``, ``x_smaller_gzip`` and ``x_faster`` (baseline over variant, by ``latency``:
-    the measured host latency or a device estimate column); NaN where a figure is missing."""
+    the measured host latency or a device estimate column); NaN where a figure is missing. A
+    variant is compared with the float32 variant of its own model on its own data."""
     frame = frame.copy()
     frame["drop_points"] = 100.0 * (pd.to_numeric(frame["float_accuracy"])
                                     - pd.to_numeric(frame["accuracy"]))
+    keys = _subject_keys(frame)
     reference = baselines(frame)
+    index = pd.MultiIndex.from_frame(frame[keys]) if len(keys) > 1 else pd.Index(frame["model"])
     for column, source in (("x_smaller", "size_bytes"), ("x_smaller_gzip", "gzip_bytes"),
                            ("x_faster", latency)):
-        if source not in frame or frame.empty:
+        if source not in frame or frame.empty or reference.empty:
             frame[column] = float("nan")
             continue
-        base = frame["model"].map(reference[source]) if len(reference) else float("nan")
-        frame[column] = pd.to_numeric(base, errors="coerce") / pd.to_numeric(frame[source],
-                                                                            errors="coerce")
+        base = reference[source].reindex(index).to_numpy()
+        frame[column] = pd.to_numeric(pd.Series(base, index=frame.index), errors="coerce") / \
+            pd.to_numeric(frame[source], errors="coerce")
     return frame
+
+
+def subject_labels(frame: pd.DataFrame) -> pd.Series:
+    """How to name each row's subject: the model, and its dataset where one model was scored
+    on several (so runs on other data are never mixed up)."""
+    if "dataset" not in frame or frame.empty:
+        return frame["model"].astype(str) if "model" in frame else pd.Series(dtype=str)
+    several = frame.groupby("model")["data_hash"].transform("nunique") > 1 \
+        if "data_hash" in frame else pd.Series(False, index=frame.index)
+    return frame["model"].astype(str).where(~several, frame["model"].astype(str) + " on " +
+                                            frame["dataset"].astype(str))
 
 
 def _known(value) -> bool:
@@ -64,4 +84,5 @@ def summary_line(row) -> str:
                           ("x_faster", "faster")):
         if _known(row.get(column)) and row.get("recipe") != BASELINE_RECIPE:
             parts.append(f"{row[column]:.1f}x {words}")
-    return f"{row['recipe']}: " + ", ".join(parts)
+    subject = f" on {row['model']}" if row.get("model") else ""
+    return f"{row['recipe']}{subject}: " + ", ".join(parts)

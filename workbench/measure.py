@@ -94,9 +94,15 @@ def agreement(outputs_a: np.ndarray, outputs_b: np.ndarray) -> float:
     return float(np.mean(np.argmax(outputs_a, axis=-1) == np.argmax(outputs_b, axis=-1)))
 
 
+LATENCY_ROUNDS = 5
+
+
 def measure_latency(tflite: bytes, sample: np.ndarray, threads: int = 1, warmup: int = 5,
                     runs: int = 50, progress: bool = True) -> Latency:
-    """Median and p90 of ``runs`` single-sample invokes after ``warmup`` untimed ones."""
+    """Single-sample invokes after ``warmup`` untimed ones, in ``LATENCY_ROUNDS`` rounds a few
+    milliseconds apart: the median and p90 of the quietest round (the one with the lowest
+    median), so a moment when another process holds the CPU does not count as the model's
+    latency."""
     runner = interpreter(tflite, threads=threads)
     detail = runner.get_input_details()[0]
     runner.resize_tensor_input(detail["index"], [1, *detail["shape"][1:]])
@@ -104,12 +110,27 @@ def measure_latency(tflite: bytes, sample: np.ndarray, threads: int = 1, warmup:
     runner.set_tensor(detail["index"], quantize_input(sample[None], detail))
     for _ in range(warmup):
         runner.invoke()
-    timings = []
-    for _ in track(range(runs), f"latency, {threads} thread(s)", enabled=progress, unit="run"):
+    rounds = min(LATENCY_ROUNDS, runs)
+    timings = [[] for _ in range(rounds)]
+    for run in track(range(runs), f"latency, {threads} thread(s)", enabled=progress, unit="run"):
+        if run and run % max(runs // rounds, 1) == 0:
+            time.sleep(0.005)  # let a burst of other work pass between rounds
         start = time.perf_counter()
         runner.invoke()
-        timings.append((time.perf_counter() - start) * 1000.0)
-    return Latency(float(np.median(timings)), float(np.percentile(timings, 90)))
+        timings[min(run * rounds // runs, rounds - 1)].append(
+            (time.perf_counter() - start) * 1000.0)
+    quietest = min((round_ for round_ in timings if round_), key=np.median)
+    return Latency(float(np.median(quietest)), float(np.percentile(quietest, 90)))
+
+
+def host_busy_note() -> str:
+    """A note when other work loads this machine's cores while latency is timed ('' if not)."""
+    cores = os.cpu_count() or 1
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if load <= cores:
+        return ""
+    return (f"host busy while timing (load average {load:.1f} on {cores} cores): the measured "
+            "latency may be high")
 
 
 def tflite_sizes(tflite: bytes) -> tuple[int, int]:

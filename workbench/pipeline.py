@@ -160,10 +160,12 @@ def run(task: Task, config: RecipeConfig, store: ExperimentStore | None = None,
     check_convertible_names(task.model)
     report_phase(f"{config.name}: converting")
     tflite, notes = _convert(task, config, progress)
+    figures = _measure(task, tflite, latency_runs, progress)
+    notes = "; ".join(filter(None, [notes, figures.pop("busy_note")]))
     row = {
         "run_id": uuid.uuid4().hex[:12], "model": task.name, "recipe": config.name,
         "config": json.dumps(config.get_config(), sort_keys=True),
-        **_measure(task, tflite, latency_runs, progress),
+        **figures,
         **_graph_statistics(tflite, per_channel=getattr(config, "per_channel", False)),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         "notes": notes,
@@ -231,11 +233,12 @@ def _measure(task: Task, tflite: bytes, latency_runs: int, progress: bool) -> di
         figures["accuracy"] = measure.accuracy(outputs, task.dataset.y_test)
         figures["agreement"] = measure.agreement(outputs, task.float_outputs)
     sample = task.latency_sample()
+    busy = measure.host_busy_note()
     single = measure.measure_latency(tflite, sample, 1, runs=latency_runs, progress=progress)
     every = measure.measure_latency(tflite, sample, os.cpu_count() or 1, runs=latency_runs,
                                     progress=progress)
     return {**figures, "latency_ms": single.median_ms, "latency_p90_ms": single.p90_ms,
-            "latency_ms_all_cores": every.median_ms}
+            "latency_ms_all_cores": every.median_ms, "busy_note": busy}
 
 
 def _graph_statistics(tflite: bytes, per_channel: bool) -> dict:

@@ -96,7 +96,8 @@ def tradeoff_figure(results: pd.DataFrame, size: str = "size_bytes",
         figure.layout[f"coloraxis{number if number > 1 else ''}"] = {
             "colorscale": "Viridis", **_colour_range(frame[column]),
             "colorbar": {"title": {"text": "latency (ms)"}, "x": 1.02, "len": 0.8}}
-    always = _add_reference(figure, frame, has_accuracy)
+    always = _add_reference(figure, frame[_runs(frame, latency)], frame, has_accuracy)
+    always |= _add_model_legend(figure, symbols)
     if device_menu and len(groups) > 1:
         _add_menu(figure, groups, always, size, has_accuracy)
     if has_accuracy:
@@ -152,10 +153,7 @@ def _latency_traces(frame: pd.DataFrame, column: str, label: str, has_accuracy: 
                     size: str, symbols: dict, coloraxis: str) -> list:
     import plotly.graph_objects as go
 
-    fits_column = "fits__" + column[len(ESTIMATE_PREFIX):]
-    runs = frame[column].notna()
-    if fits_column in frame:
-        runs &= frame[fits_column].fillna(0).astype(bool)
+    runs = _runs(frame, column)
     size_words = SIZE_AXES[size].replace(" (KB)", "")
     y_words = "accuracy" if has_accuracy else "latency"
     traces = []
@@ -193,28 +191,54 @@ def _latency_traces(frame: pd.DataFrame, column: str, label: str, has_accuracy: 
     return traces
 
 
-def _add_reference(figure, frame: pd.DataFrame, has_accuracy: bool) -> set[int]:
-    """The Pareto front (rings and a step line) and each float model's accuracy (a dotted
-    line); returns the indices of these traces, shown whatever the latency."""
+def _runs(frame: pd.DataFrame, column: str) -> pd.Series:
+    """Which rows run and fit where ``column``'s latency was measured or estimated."""
+    fits_column = "fits__" + column[len(ESTIMATE_PREFIX):]
+    runs = frame[column].notna()
+    if fits_column in frame:
+        runs &= frame[fits_column].fillna(0).astype(bool)
+    return runs
+
+
+def _add_model_legend(figure, symbols: dict) -> set[int]:
+    """With several models, a legend entry per model's symbol."""
+    import plotly.graph_objects as go
+
+    if len(symbols) < 2:
+        return set()
+    first = len(figure.data)
+    for model, symbol in symbols.items():
+        figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"model: "
+                                    f"{_plain(model)}", marker={"symbol": symbol, "size": 11,
+                                                                "color": "#666666"}))
+    return set(range(first, len(figure.data)))
+
+
+def _add_reference(figure, running: pd.DataFrame, frame: pd.DataFrame,
+                   has_accuracy: bool) -> set[int]:
+    """The Pareto front of the variants that run (rings and a step line) and each float
+    model's accuracy (a dotted line); returns the indices of these traces, shown whatever the
+    latency."""
     import plotly.graph_objects as go
 
     if not has_accuracy or frame.empty:
         return set()
     first = len(figure.data)
-    front = pareto_front(frame, "size_kb", "accuracy")
+    front = pareto_front(running, "size_kb", "accuracy")
     figure.add_trace(go.Scatter(
         x=front["size_kb"], y=front["accuracy"], mode="lines+markers", name="Pareto front",
         line={"dash": "dash", "color": "#444444", "shape": "hv", "width": 1.5},
         marker={"symbol": "circle-open", "size": 28, "color": "#222222", "line": {"width": 2}},
         hoverinfo="skip"))
-    for model, rows in frame.groupby("model", sort=False):
+    places = ("bottom right", "top right", "bottom left", "top left")
+    for number, (model, rows) in enumerate(frame.groupby("model", sort=False)):
         reference = rows["float_accuracy"].dropna()
         if reference.empty:
             continue
         figure.add_hline(y=float(reference.iloc[-1]), line={"dash": "dot", "color": "#999999"},
                          annotation_text=f"float model ({_plain(model)}) "
                                          f"{float(reference.iloc[-1]):.1%}",
-                         annotation_position="bottom right")
+                         annotation_position=places[number % len(places)])
     return set(range(first, len(figure.data)))
 
 

@@ -42,11 +42,12 @@ def kernel_histograms(tflite, bins: int = DEFAULT_BINS) -> dict[str, Histogram]:
         values = np.concatenate(real)
         counts, edges = np.histogram(values, bins=bins)
         found["real"] = Histogram(counts, edges, "weight value (real number)")
-    codes = [tensor.data.ravel().astype("int64") for tensor in kernels
-             if tensor.is_quantized and tensor.data.size == tensor.size]
-    if codes:
-        stored = np.concatenate(codes)
+    quantized = [tensor for tensor in kernels
+                 if tensor.is_quantized and tensor.data.size == tensor.size]
+    if quantized:
+        stored = np.concatenate([tensor.data.ravel().astype("int64") for tensor in quantized])
         edges = np.arange(stored.min() - 0.5, stored.max() + 1.5)
         counts, edges = np.histogram(stored, bins=edges)
-        found["codes"] = Histogram(counts, edges, f"stored {kernels[0].dtype} code")
+        dtypes = "/".join(sorted({tensor.dtype for tensor in quantized}))
+        found["codes"] = Histogram(counts, edges, f"stored {dtypes} code")
     return found
