@@ -67,9 +67,9 @@ def _kernels(model):
 
 def _float32_gzip(model) -> int:
     from workbench.ptq import convert
-    from workbench.recipes import Float32Config
+    from workbench.stages.export import Float32Export
 
-    return gzip_size(convert(model, Float32Config(), progress=False))
+    return gzip_size(convert(model, Float32Export(), progress=False))
 
 
 def workbench_prune(task, settings: dict) -> tuple[dict, object]:
@@ -79,7 +79,7 @@ def workbench_prune(task, settings: dict) -> tuple[dict, object]:
     from workbench.finetune import fine_tune, steps_per_epoch
     from workbench.layer_selection import clone_with_weights
     from workbench.pruning import UpdatePruningStep, prune_low_magnitude, strip_pruning
-    from workbench.transforms import recipe_schedule
+    from workbench.stages.pruning import recipe_schedule
 
     epochs, rate = settings["prune_epochs"], settings["prune_learning_rate"]
     schedule = recipe_schedule(steps_per_epoch(task.dataset) * epochs, settings["sparsity"])
@@ -108,15 +108,14 @@ def workbench_cluster(task, settings: dict) -> dict:
     from workbench.clustering import cluster_weights
     from workbench.clustering.cluster import assign_clusters
     from workbench.layer_selection import all_weights
-    from workbench.recipes import ClusterConfig
-    from workbench.transforms import apply_transform
+    from workbench.stages.clustering import Cluster
 
     start = time.perf_counter()
     cluster_weights(task.model, settings["clusters"], init="kmeans++")
     cluster_seconds = time.perf_counter() - start
-    config = ClusterConfig(clusters=settings["clusters"], epochs=settings["cluster_epochs"],
-                           learning_rate=settings["cluster_learning_rate"])
-    final = apply_transform(task, config, progress=False).model  # the product path: folds BN
+    stage = Cluster(clusters=settings["clusters"], epochs=settings["cluster_epochs"],
+                    learning_rate=settings["cluster_learning_rate"])
+    final, _ = stage.apply(task, task.model, frozenset(), False)  # the product path: folds BN
     resnet = keras.applications.ResNet50(weights=None)
     start = time.perf_counter()
     cluster_weights(resnet, settings["clusters"], init="kmeans++")

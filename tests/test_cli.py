@@ -7,6 +7,7 @@ import pytest
 from conftest import run_cli
 from workbench.cli import main
 from workbench.recipes import RECIPES
+from workbench.stages import STAGES
 from workbench.store import RESULT_COLUMNS
 
 
@@ -29,6 +30,24 @@ def test_run_writes_results_tflite_and_report(fresh_workspace, tmp_path, capsys)
     assert "plotly" in report and "<td>int8</td>" in report
     assert 'src="http' not in report  # standalone: opens without a network
     assert "wrote" in capsys.readouterr().out
+
+
+def test_run_composes_stages_with_dotted_options(fresh_workspace, tmp_path):
+    out = tmp_path / "out"
+    code = main(["run", "--recipe", "cluster+dynamic_range", "--set", "cluster.clusters=4",
+                 "cluster.epochs=0", "--workspace", str(fresh_workspace), "--out", str(out),
+                 "--latency-runs", "2", "--devices", "host"])
+    assert code == 0
+    row = pd.read_csv(out / "results.csv").iloc[0]
+    assert row["recipe"] == "cluster+dynamic_range"
+    assert '"cluster.clusters": 4' in row["config"] and '"cluster.epochs": 0' in row["config"]
+    from workbench.tflite_inspect import inspect_tflite
+
+    tflite = out / row["tflite_path"].split("/")[-1]
+    assert inspect_tflite(tflite).max_unique_weights(per_channel=True) <= 4  # shared values kept
+    code = main(["run", "--recipe", "cluster+dynamic_range", "--set", "clusters=4",
+                 "--workspace", str(fresh_workspace), "--out", str(out)])
+    assert code == 2
 
 
 def test_sweep_on_zoo_model_leaves_accuracy_empty(tmp_path):
@@ -92,8 +111,9 @@ def test_unknown_recipe_in_a_subprocess_has_no_traceback(tmp_path):
     result = run_cli("sweep", "--recipes", "float32,int4", "--workspace", str(tmp_path),
                      "--out", str(tmp_path / "out"))
     assert result.returncode == 2
-    assert result.stderr.strip() == ("error: Unknown recipe 'int4'. Expected one of: "
-                                     f"{', '.join(RECIPES)}.")
+    assert result.stderr.strip() == (
+        f"error: Unknown recipe 'int4'. Expected one of: {', '.join(RECIPES)}; or stage names "
+        f"joined by '+', the export last (stages: {', '.join(STAGES)}), e.g. prune+cluster+int8.")
     assert "Traceback" not in result.stdout + result.stderr
 
 

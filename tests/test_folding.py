@@ -5,7 +5,7 @@ import numpy as np
 
 from workbench.folding import fold_batch_norms
 from workbench.ptq import convert
-from workbench.recipes import Float32Config
+from workbench.stages.export import Float32Export
 from workbench.tflite_inspect import inspect_tflite
 
 
@@ -21,7 +21,7 @@ def test_folded_model_computes_the_same(default_task):
 def test_folded_kernels_are_what_the_converter_stores(default_task):
     folded, _ = fold_batch_norms(default_task.model)
     stored = {t.size: t.data for t in inspect_tflite(
-        convert(folded, Float32Config(), progress=False)).weight_tensors()}
+        convert(folded, Float32Export(), progress=False)).weight_tensors()}
     pointwise = folded.get_layer("block_pw").kernel.numpy()  # (1, 1, in, out) -> (out, 1, 1, in)
     np.testing.assert_array_equal(stored[pointwise.size].reshape(32, 32),
                                   pointwise.reshape(32, 32).T)

@@ -1,6 +1,9 @@
 """The trade-off figure: accuracy when it exists, latency otherwise; never a made-up point;
 one encoding per quantity, the baseline and the Pareto front marked."""
 
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 
@@ -92,3 +95,10 @@ def test_each_recipe_keeps_its_colour():
     float32, int8, _ = tradeoff_figure(_frame([0.98, 0.97, None])).data
     assert float32.marker.line.color == RECIPE_COLOURS["float32"]
     assert int8.marker.line.color == RECIPE_COLOURS["int8"]
+    from workbench.plots import COMPOSITION_COLOURS, recipe_colour
+
+    composed = recipe_colour("prune_2x4+cluster+int16x8")  # the same in every process
+    assert composed in COMPOSITION_COLOURS and composed not in RECIPE_COLOURS.values()
+    assert subprocess.run([sys.executable, "-c", "from workbench.plots import recipe_colour; "
+                           "print(recipe_colour('prune_2x4+cluster+int16x8'))"],
+                          capture_output=True, text=True).stdout.strip() == composed

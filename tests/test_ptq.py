@@ -6,7 +6,8 @@ import pytest
 from workbench.errors import DataError, RecipeError
 from workbench.measure import interpreter
 from workbench.ptq import convert
-from workbench.recipes import PTQ_RECIPES, Int8Config, Int16x8Config
+from workbench.recipes import PTQ_RECIPES
+from workbench.stages.export import Int8Export, Int16x8Export
 from workbench.tflite_inspect import inspect_tflite
 
 
@@ -58,7 +59,7 @@ def test_int8_ops_fraction_per_recipe(ptq_rows):
 
 
 def test_int8_ops_fraction_counts_boundary_conversions(default_task):
-    tflite = convert(default_task.model, Int8Config(inference_input_type="float32",
+    tflite = convert(default_task.model, Int8Export(inference_input_type="float32",
                                                     calibration_samples=20),
                      default_task.dataset.calibration, progress=False)
     info = inspect_tflite(tflite)
@@ -84,19 +85,19 @@ def test_int16x8_has_int16_activations(ptq_rows):
 
 
 def test_int8_float_io_option(default_task):
-    config = Int8Config(inference_input_type="float32", inference_output_type="float32",
+    config = Int8Export(inference_input_type="float32", inference_output_type="float32",
                         calibration_samples=50)
     tflite = convert(default_task.model, config, default_task.dataset.calibration,
                      progress=False)
     assert _io_dtypes(tflite) == ("float32", "float32")
-    uint8 = convert(default_task.model, Int8Config(inference_input_type="uint8",
+    uint8 = convert(default_task.model, Int8Export(inference_input_type="uint8",
                                                    calibration_samples=50),
                     default_task.dataset.calibration, progress=False)
     assert _io_dtypes(uint8) == ("uint8", "int8")
 
 
 def test_int16x8_int16_io_option(default_task):
-    config = Int16x8Config(inference_input_type="int16", inference_output_type="int16",
+    config = Int16x8Export(inference_input_type="int16", inference_output_type="int16",
                            calibration_samples=50)
     tflite = convert(default_task.model, config, default_task.dataset.calibration,
                      progress=False)
@@ -107,7 +108,7 @@ def test_representative_data_as_tf_dataset_and_generator(default_task):
     import tensorflow as tf
 
     sample = default_task.dataset.calibration[:40]
-    config = Int8Config(calibration_samples=40)
+    config = Int8Export(calibration_samples=40)
     from_array = convert(default_task.model, config, sample, progress=False)
     from_dataset = convert(default_task.model, config,
                            tf.data.Dataset.from_tensor_slices(sample).batch(10), progress=False)
@@ -116,7 +117,7 @@ def test_representative_data_as_tf_dataset_and_generator(default_task):
     assert from_array == from_dataset == from_generator  # same samples, same calibration
 
 
-@pytest.mark.parametrize("config", [Int8Config(), Int16x8Config()])
+@pytest.mark.parametrize("config", [Int8Export(), Int16x8Export()])
 def test_full_integer_without_representative_data(default_task, config):
     with pytest.raises(RecipeError, match=f"'{config.name}'.*needs representative data.*"
                                           "representative_data="):
@@ -127,16 +128,16 @@ def test_nan_in_representative_data(default_task):
     sample = default_task.dataset.calibration.copy()
     sample[3] = np.nan
     with pytest.raises(DataError, match=r"NaN or infinite.*first: sample 3"):
-        convert(default_task.model, Int8Config(), sample, progress=False)
+        convert(default_task.model, Int8Export(), sample, progress=False)
 
 
 def test_saved_model_directory_converts(tmp_path, default_task):
     from workbench.loading import load_model
-    from workbench.recipes import Float32Config
+    from workbench.stages.export import Float32Export
 
     default_task.model.export(str(tmp_path / "saved"), verbose=False)
     wrapped = load_model(tmp_path / "saved")
-    tflite = convert(wrapped, Float32Config(), progress=False)
+    tflite = convert(wrapped, Float32Export(), progress=False)
     from workbench.measure import tflite_predict
 
     x = default_task.dataset.x_test[:32]

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import LATENCY_RUNS, REPO
 from workbench.pipeline import run
-from workbench.recipes import Int8Config, make_config
+from workbench.recipes import make_config
 from workbench.store import RESULT_COLUMNS, ExperimentStore
 
 
@@ -38,7 +38,8 @@ def test_force_recomputes_and_replaces_the_row(fresh_workspace, default_task):
 
 def test_other_config_is_another_row(fresh_workspace, default_task):
     store = ExperimentStore(fresh_workspace)
-    for config in (Int8Config(calibration_samples=20), Int8Config(calibration_samples=21)):
+    for samples in (20, 21):
+        config = make_config("int8", {"calibration_samples": samples})
         assert not run(default_task, config, store, latency_runs=2, progress=False)["cached"]
     frame = store.results()
     assert len(frame) == 2 and list(frame.columns[: len(RESULT_COLUMNS)]) == list(RESULT_COLUMNS)

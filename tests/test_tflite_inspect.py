@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from workbench.ptq import convert
-from workbench.recipes import DynamicRangeConfig, Float32Config
+from workbench.stages.export import DynamicRangeExport, Float32Export
 from workbench.tflite_inspect import inspect_tflite
 
 
@@ -21,7 +21,7 @@ def hand_model():
 
 
 def test_float_graph_tensors_and_ops(hand_model):
-    info = inspect_tflite(convert(hand_model, Float32Config(), progress=False))
+    info = inspect_tflite(convert(hand_model, Float32Export(), progress=False))
     assert info.op_counts() == {"FULLY_CONNECTED": 1}
     (kernel,) = info.weight_tensors()
     assert kernel.dtype == "float32" and kernel.shape == (32, 64)  # TFLite keeps (out, in)
@@ -35,7 +35,7 @@ def test_float_graph_tensors_and_ops(hand_model):
 
 def test_dynamic_range_kernel_is_int8_with_scales(hand_model, tmp_path):
     path = tmp_path / "m.tflite"
-    path.write_bytes(convert(hand_model, DynamicRangeConfig(), progress=False))
+    path.write_bytes(convert(hand_model, DynamicRangeExport(), progress=False))
     info = inspect_tflite(path)  # a path works as well as bytes
     (kernel,) = info.weight_tensors()
     assert kernel.dtype == "int8"

@@ -2,9 +2,9 @@
 show, with the real workbench (default task, small settings)."""
 
 import base64
-import dataclasses
 import html
 import io
+import json
 import re
 import subprocess
 import sys
@@ -54,11 +54,11 @@ def test_opening_on_a_workspace_with_results_shows_them(workspace, ptq_rows):
 
 
 def test_every_option_widget_starts_at_its_config_default_and_keeps_typed_values():
-    for name, config_class in RECIPES.items():
-        widgets = {spec.name: option_widget(spec) for spec in dataclasses.fields(config_class)}
+    for name, recipe in RECIPES.items():
+        widgets = {spec.name: option_widget(spec) for spec in recipe.options()}
         untouched = make_config(name, {key: widget.value for key, widget in widgets.items()})
         assert untouched == make_config(name), name
-    prune = {spec.name: option_widget(spec) for spec in dataclasses.fields(RECIPES["prune"])}
+    prune = {spec.name: option_widget(spec) for spec in RECIPES["prune"].options()}
     assert prune["learning_rate"].value == 0.001 and prune["sparsity"].value == 0.8
     prune["learning_rate"].text.value = 0.000375  # typed
     prune["learning_rate"].slider.value = 0.00037501  # the slider's own snapping, echoed back
@@ -133,6 +133,42 @@ def test_training_shows_epochs_live_progress_forward_and_a_result_line(app):
                      panel.result.value)
     assert re.search(r"\d\d:\d\d:\d\d  finished: float32, prune on default",
                      panel.log_view.value)  # the baseline comes first
+
+
+def test_a_composed_recipe_runs_and_its_code_rebuilds_it(app):
+    panel = app.techniques
+    panel.recipe.value = "compose stages…"
+    composer = panel.composer
+    assert composer.layout.display is None and composer.name == "int8"
+    for stage in ("qat", "cluster"):  # an order the stages refuse: shown, Run disabled
+        composer.stage.value = stage
+        composer.add_button.click()
+    assert composer.name == "" and panel.run_button.disabled
+    assert "cluster cannot come after qat" in html.unescape(composer.chain.value)
+    composer.remove_button.click()
+    composer.remove_button.click()
+    for stage in ("prune_2x4", "cluster"):
+        composer.stage.value = stage
+        composer.add_button.click()
+    composer.export.value = "dynamic_range"
+    assert composer.name == "prune_2x4+cluster+dynamic_range" and not panel.run_button.disabled
+    assert "prune_2x4.epochs" in panel.option_widgets
+    panel.option_widgets["prune_2x4.epochs"].value = 1
+    panel.option_widgets["cluster.epochs"].value = 0
+    panel.option_widgets["cluster.clusters"].value = 8
+    job = panel.run().wait(600)
+    assert job.state == "finished", job.error
+    row = app.state.results.query("recipe == 'prune_2x4+cluster+dynamic_range'").iloc[-1]
+    assert row["weight_sparsity"] >= 0.49
+    assert inspect_tflite(row["tflite_path"]).max_unique_weights(per_channel=True) <= 8
+    app.explorer.show(row["run_id"])
+    code = html.unescape(app.explorer.details.extra.value)
+    call = re.search(r"workbench\.make_config\(.*\)", code).group(0)
+    import workbench
+
+    rebuilt = eval(call, {"workbench": workbench})
+    assert rebuilt == panel.config() and rebuilt.to_json() == make_config(
+        row["recipe"], json.loads(row["config"])).to_json()
 
 
 def test_cancel_stops_cleanly_and_stores_nothing_partial(app):

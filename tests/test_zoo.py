@@ -40,9 +40,9 @@ def test_input_size_follows_the_name():
 
 def test_mobilenet_v1_float_size_matches_the_published_table():
     from workbench.ptq import convert
-    from workbench.recipes import Float32Config
+    from workbench.stages.export import Float32Export
 
-    size_mb = len(convert(zoo.build_zoo_model("mobilenet_v1"), Float32Config(),
+    size_mb = len(convert(zoo.build_zoo_model("mobilenet_v1"), Float32Export(),
                           progress=False)) / 1e6
     assert size_mb == pytest.approx(16.9, rel=0.03)  # reference/tflite_optimization_table.csv
 

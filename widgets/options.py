@@ -1,4 +1,4 @@
-"""One widget per recipe option, generated from the recipe config's field metadata.
+"""One widget per recipe option, generated from the option's spec (default, range, help).
 
 Each widget shows the config default exactly and keeps what is typed: numbers are text boxes
 (a slider snaps its value to its step, which once turned a learning rate of 0.0005 into
@@ -6,16 +6,14 @@ Each widget shows the config default exactly and keeps what is typed: numbers ar
 box; dragging it writes a rounded value into the box, the box is what the config reads.
 
 Example:
-    >>> import dataclasses
-    >>> from workbench.recipes import PruneConfig
-    >>> fields = {spec.name: spec for spec in dataclasses.fields(PruneConfig)}
-    >>> option_widget(fields["learning_rate"]).value
-    0.0005
+    >>> from workbench.recipes import get_recipe
+    >>> specs = {spec.name: spec for spec in get_recipe("prune").options()}
+    >>> option_widget(specs["learning_rate"]).value
+    0.001
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import ipywidgets as w
@@ -58,13 +56,13 @@ def _apart(a: float, b: float) -> bool:
     return b <= 0 or abs(math.log10(a) - math.log10(b)) > LOG_STEP / 2
 
 
-def option_widget(spec: dataclasses.Field):
-    """A widget whose ``.value`` is the option's value, starting at its default."""
-    meta, default = spec.metadata, spec.default
+def option_widget(spec):
+    """A widget whose ``.value`` is the option's value (``spec``: a ``workbench.stages.
+    OptionSpec``), starting at its default."""
+    default, low, high = spec.default, spec.minimum, spec.maximum
     label = spec.name.replace("_", " ")
-    low, high = meta.get("minimum"), meta.get("maximum")
-    if meta.get("choices"):
-        widget = w.Dropdown(options=list(meta["choices"]), value=default, description=label,
+    if spec.choices:
+        widget = w.Dropdown(options=list(spec.choices), value=default, description=label,
                             style=STYLE)
     elif isinstance(default, bool):
         widget = w.Checkbox(value=default, description=label, style=STYLE, indent=False)
@@ -72,13 +70,13 @@ def option_widget(spec: dataclasses.Field):
         widget = w.BoundedIntText(value=default, min=low if low is not None else 0,
                                   max=high if high is not None else 10**6, description=label,
                                   style=STYLE, layout=w.Layout(width="22em"))
-    elif "learning_rate" in spec.name and low and high:
+    elif spec.name.endswith("learning_rate") and low and high:
         widget = LogFloatInput(default, low, high, label)
     else:
         widget = w.BoundedFloatText(value=default, min=low if low is not None else -1e9,
                                     max=high if high is not None else 1e9, step=0.01,
                                     description=label, style=STYLE,
                                     layout=w.Layout(width="22em"))
-    if meta.get("help"):  # on the input itself (a box has no tooltip of its own)
-        getattr(widget, "text", widget).tooltip = meta["help"]
+    if spec.help:  # on the input itself (a box has no tooltip of its own)
+        getattr(widget, "text", widget).tooltip = spec.help
     return widget

@@ -1,4 +1,5 @@
-"""One panel for every recipe: its options as widgets generated from the recipe config, Run,
+"""One panel for every recipe, named or composed from stages: its options as widgets generated
+from the recipe's option specs, Run,
 progress over the whole job, Cancel, a live chart of loss and accuracy per training epoch, a
 log with times (newest first), and a one-line result with its deltas at the end."""
 
@@ -9,11 +10,13 @@ import time
 import ipywidgets as w
 
 from widgets.common import PanelStatus, escape, guarded
+from widgets.composer import StageComposer
 from widgets.options import option_widget
 from widgets.plotly_chart import PlotlyChart
 from workbench.recipes import RECIPES, make_config
 
 LOG_LINES = 200
+COMPOSE = "compose stages…"
 
 
 def training_figure(epochs: list[dict]) -> dict:
@@ -42,7 +45,9 @@ def training_figure(epochs: list[dict]) -> dict:
 class TechniquePanel(w.VBox):
     def __init__(self, state):
         self.state = state
-        self.recipe = w.Dropdown(options=list(RECIPES), value="int8", description="Recipe")
+        self.recipe = w.Dropdown(options=[*RECIPES, COMPOSE], value="int8",
+                                 description="Recipe")
+        self.composer = StageComposer(layout=w.Layout(display="none"))
         self.summary = w.HTML()
         self.options = w.VBox()
         self.option_widgets = {}
@@ -60,28 +65,43 @@ class TechniquePanel(w.VBox):
         self._shown_epochs = self._logged = 0
         self.run = guarded(self.status, "Starting the run")(self.run)
         self.recipe.observe(lambda _: self._build_options(), names="value")
+        self.composer.observe(lambda _: self._build_options(), names="name")
         self.run_button.on_click(lambda _: self.run())
         self.cancel_button.on_click(lambda _: self.cancel())
         state.observe(self._on_new_job, names="job")
         state.observe(self._on_new_task, names="task")
         self._build_options()
-        super().__init__([w.HTML("<h3>Techniques</h3>"), self.recipe, self.summary, self.options,
+        super().__init__([w.HTML("<h3>Techniques</h3>"), self.recipe, self.composer,
+                          self.summary, self.options,
                           w.HBox([self.run_button, self.cancel_button]), self.status,
                           w.HBox([self.progress, self.phase]), self.result, self.chart,
                           self.log_view])
         self.add_class("wb-techniques")
         self.chart.add_class("wb-training-chart")
 
+    @property
+    def recipe_name(self) -> str:
+        """The named recipe chosen, or the composed one ("" while the stages make none)."""
+        composing = self.recipe.value == COMPOSE
+        return self.composer.name if composing else self.recipe.value
+
     def _build_options(self) -> None:
-        config_class = RECIPES[self.recipe.value]
-        self.summary.value = f"<p>{escape(config_class.summary)}</p>"
-        self.option_widgets = {spec.name: option_widget(spec)
-                               for spec in config_class.options()}
+        composing = self.recipe.value == COMPOSE
+        self.composer.layout.display = None if composing else "none"
+        name = self.recipe_name
+        self.run_button.disabled = not name or (self.state.job is not None and
+                                                self.state.job.active)
+        if not name:
+            self.summary.value, self.option_widgets, self.options.children = "", {}, []
+            return
+        recipe = make_config(name)
+        self.summary.value = f"<p>{escape(recipe.summary)}</p>"
+        self.option_widgets = {spec.name: option_widget(spec) for spec in recipe.options()}
         self.options.children = list(self.option_widgets.values())
 
     def config(self):
-        """The recipe config the options shown make (a ``RecipeError`` if one is invalid)."""
-        return make_config(self.recipe.value,
+        """The recipe the options shown make (a ``RecipeError`` if one is invalid)."""
+        return make_config(self.recipe_name,
                            {name: widget.value for name, widget in self.option_widgets.items()})
 
     def run(self):
@@ -113,7 +133,8 @@ class TechniquePanel(w.VBox):
 
     def _show_job(self, job) -> None:
         running = job.active
-        self.run_button.disabled, self.cancel_button.disabled = running, not running
+        self.run_button.disabled = running or not self.recipe_name
+        self.cancel_button.disabled = not running
         self.progress.value = job.overall_fraction
         self.progress.bar_style = {"finished": "success", "error": "danger",
                                    "cancelled": "warning"}.get(job.state, "info")

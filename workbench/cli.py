@@ -4,6 +4,7 @@ Examples:
     python -m workbench run --model default --recipe int8 --set inference_input_type=float32 --out out
     python -m workbench sweep --model mobilenet_v1:128 --recipes float32,int8 --out out
     python -m workbench run --recipe prune --set sparsity=0.8 export=int8 --out out
+    python -m workbench run --recipe prune_2x4+cluster+int16x8 --set cluster.clusters=8 --out out
     python -m workbench devices
     python -m workbench estimate --model mobilenet_v2:160 --recipe int8 --device edge_tpu --json
 
@@ -40,9 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run one recipe on a model")
-    run.add_argument("--recipe", required=True, help=f"one of: {', '.join(RECIPES)}")
+    run.add_argument("--recipe", required=True,
+                     help=f"one of: {', '.join(RECIPES)}; or stages joined by '+', the export "
+                          "last, e.g. prune+cluster+int16x8")
     run.add_argument("--set", dest="settings", nargs="*", default=[], metavar="KEY=VALUE",
-                     help="recipe options, e.g. inference_input_type=float32 integer_only=false")
+                     help="recipe options, e.g. inference_input_type=float32 integer_only=false; "
+                          "a composition's name their stage: cluster.clusters=8")
     sweep = commands.add_parser("sweep", help="run several recipes on a model")
     sweep.add_argument("--recipes", default=",".join(PTQ_RECIPES),
                        help=f"comma-separated recipes, each with its default options "

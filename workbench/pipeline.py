@@ -30,9 +30,7 @@ from workbench import __version__
 from workbench.data import Dataset, check_fits_model, generated_inputs, load_digits_task, load_npz
 from workbench.errors import DataError, ModelLoadError, WorkbenchError
 from workbench.fingerprint import model_fingerprint
-from workbench.recipes import (
-    FullIntegerConfig, QATConfig, RecipeConfig, TrainingRecipeConfig, make_config,
-)
+from workbench.recipes import Recipe
 from workbench.progress import report_phase
 from workbench.store import ExperimentStore
 
@@ -133,14 +131,14 @@ def _checked_task(name: str, model: Any, dataset: Dataset | None) -> Task:
     return Task(name, model, dataset)
 
 
-def cache_key(task: Task, config: RecipeConfig) -> str:
+def cache_key(task: Task, config: Recipe) -> str:
     """What makes two runs the same: model content, recipe config, data, workbench version."""
     identity = {"model": task.model_hash, "config": config.to_json(), "data": task.data_hash,
                 "version": __version__}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
-def run(task: Task, config: RecipeConfig, store: ExperimentStore | None = None,
+def run(task: Task, config: Recipe, store: ExperimentStore | None = None,
         force: bool = False, latency_runs: int = 50, progress: bool = True,
         devices: Iterable[str] | None = None) -> dict:
     """Convert, measure and store one variant; returns its row (``cached`` says if reused).
@@ -166,7 +164,8 @@ def run(task: Task, config: RecipeConfig, store: ExperimentStore | None = None,
         "run_id": uuid.uuid4().hex[:12], "model": task.name, "recipe": config.name,
         "config": json.dumps(config.get_config(), sort_keys=True),
         **figures,
-        **_graph_statistics(tflite, per_channel=getattr(config, "per_channel", False)),
+        **_graph_statistics(tflite, per_channel=any(getattr(stage, "per_channel", False)
+                                                      for stage in config.stages)),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         "notes": notes,
         "cache_key": key, "model_hash": task.model_hash,
@@ -199,27 +198,14 @@ def _with_estimates(store: ExperimentStore, row: dict, tflite: bytes, devices) -
     return {**row, **columns}
 
 
-def _convert(task: Task, config: RecipeConfig, progress: bool) -> tuple[bytes, str]:
-    """The ``.tflite`` of a PTQ recipe, or of a training recipe's model with its export recipe,
-    and the notes of the transforms (layers skipped and why; empty for PTQ)."""
-    from workbench.ptq import convert
+def _convert(task: Task, recipe: Recipe, progress: bool) -> tuple[bytes, str]:
+    """Fold the recipe's transform stages over the model, then export the last model; returns
+    the ``.tflite`` and the notes of the transforms (layers skipped and why)."""
+    from workbench.transforms import apply_transforms
 
-    model, notes = task.model, ""
-    if isinstance(config, (TrainingRecipeConfig, QATConfig)):
-        from workbench.transforms import apply_transform
-
-        transformed = apply_transform(task, config, progress=progress)
-        model, notes = transformed.model, transformed.notes()
-        if isinstance(config, QATConfig):
-            from workbench.qat import convert_qat
-
-            return convert_qat(model, config.inference_input_type,
-                               config.inference_output_type), notes
-        config = make_config(config.export)
-    representative = None
-    if isinstance(config, FullIntegerConfig):
-        representative = task.representative_data(config.calibration_samples)
-    return convert(model, config, representative, progress=progress), notes
+    transformed = apply_transforms(task, recipe, progress=progress)
+    tflite = recipe.export.export(task, transformed.model, transformed.facts, progress)
+    return tflite, transformed.notes()
 
 
 def _measure(task: Task, tflite: bytes, latency_runs: int, progress: bool) -> dict:
@@ -266,7 +252,7 @@ class SweepResult:
         return pd.DataFrame(self.rows, columns=[*RESULT_COLUMNS, "cached", *extra])
 
 
-def sweep(task: Task, configs: Iterable[RecipeConfig], store: ExperimentStore | None = None,
+def sweep(task: Task, configs: Iterable[Recipe], store: ExperimentStore | None = None,
           force: bool = False, latency_runs: int = 50, progress: bool = True,
           devices: Iterable[str] | None = None) -> SweepResult:
     """``run`` every config in turn; a failing recipe is recorded and the sweep goes on."""

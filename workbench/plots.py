@@ -34,9 +34,19 @@ PARETO_SENTENCE = ("Pareto front (ringed, joined by the dashed step line): the v
                    "variant beats on both size and accuracy; {on} of {total} plotted are on it.")
 
 
+# Compositions of stages (``prune+cluster+int16x8``) draw from these, the same one every time.
+COMPOSITION_COLOURS = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#5254a3",
+                       "#8ca252", "#bd9e39", "#ad494a", "#a55194")
+
+
 def recipe_colour(recipe: str) -> str:
-    """The recipe's colour in every chart (dark grey for a recipe without one)."""
-    return RECIPE_COLOURS.get(recipe, "#333333")
+    """The recipe's colour in every chart; a composition gets one from its name (stable across
+    runs and processes: a checksum, not Python's salted hash)."""
+    import zlib
+
+    if recipe in RECIPE_COLOURS:
+        return RECIPE_COLOURS[recipe]
+    return COMPOSITION_COLOURS[zlib.crc32(recipe.encode()) % len(COMPOSITION_COLOURS)]
 
 
 def latency_choices(results: pd.DataFrame) -> dict[str, str]:

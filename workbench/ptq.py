@@ -7,8 +7,8 @@ calibrate on representative data: a numpy array, a ``tf.data.Dataset`` or a
 generator of input samples or batches.
 
 Example:
-    >>> from workbench.recipes import Int8Config
-    >>> tflite_bytes = convert(model, Int8Config(), representative_data=x_train[:200])  # doctest: +SKIP
+    >>> from workbench.recipes import make_config
+    >>> tflite_bytes = convert(model, make_config("int8"), x_train[:200])  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -19,10 +19,6 @@ from typing import Any
 from workbench.data import representative_array
 from workbench.errors import ConversionError, RecipeError
 from workbench.progress import converter_chatter_hidden, track
-from workbench.recipes import (
-    DynamicRangeConfig, Float16Config, Float32Config, FullIntegerConfig, Int8Config,
-    Int16x8Config, RecipeConfig,
-)
 
 
 # The names TensorFlow accepts for the ops a layer becomes (tensorflow/python/framework/ops.py).
@@ -43,68 +39,52 @@ def check_convertible_names(model) -> None:
             "keras.layers.Dense(10, name='dense_1')) and save the model again.")
 
 
-def convert(model, config: RecipeConfig, representative_data: Any = None,
-            progress: bool = True) -> bytes:
-    """Convert ``model`` with recipe ``config``; returns the ``.tflite`` flatbuffer bytes."""
+def convert(model, config, representative_data: Any = None, progress: bool = True) -> bytes:
+    """Convert ``model`` with a post-training recipe (``make_config("int8")``) or export stage
+    (``Int8Export()``); returns the ``.tflite`` flatbuffer bytes."""
+    export = _export_stage(config)
     check_convertible_names(model)
     samples = None
-    if isinstance(config, FullIntegerConfig):
+    if export.needs_representative_data:
         if representative_data is None:
             raise RecipeError(
-                f"Recipe '{config.name}' calibrates activation ranges and needs representative "
+                f"Recipe '{export.name}' calibrates activation ranges and needs representative "
                 "data, but none was given. Pass representative_data= (a numpy array, "
                 "tf.data.Dataset or generator of ~100-500 unlabelled inputs), or on the command "
                 "line use a model with a dataset (--data PATH.npz)."
             )
         samples = representative_array(
-            representative_data, model.inputs[0].shape, max_samples=config.calibration_samples
+            representative_data, model.inputs[0].shape, max_samples=export.calibration_samples
         )
-    converter = _make_converter(model, config, samples, progress)
+    converter = make_converter(model, export, samples, progress)
     try:
         # The Keras exporter prints "Saved artifact at ..." on stdout: keep it out of the CLI.
         with converter_chatter_hidden():
             return converter.convert()
     except Exception as error:  # the converter raises ConverterError, ValueError, RuntimeError
-        raise ConversionError(_conversion_message(config, error)) from None
+        raise ConversionError(_conversion_message(export, error)) from None
 
 
-def _make_converter(model, config: RecipeConfig, samples, progress: bool):
+def make_converter(model, export, samples, progress: bool = False):
+    """A ``TFLiteConverter`` for ``model`` set up by the export stage ``export``."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if isinstance(config, Float32Config):
-        return converter
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if isinstance(config, DynamicRangeConfig):
-        return converter
-    if isinstance(config, Float16Config):
-        converter.target_spec.supported_types = [tf.float16]
-        return converter
-    converter.representative_dataset = _calibration_feed(samples, progress)
-    dtypes = {"int8": tf.int8, "uint8": tf.uint8, "int16": tf.int16, "float32": tf.float32}
-    if isinstance(config, Int8Config):
-        ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    elif isinstance(config, Int16x8Config):
-        ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-    else:
-        raise RecipeError(f"Recipe '{config.name}' is not a post-training quantization recipe.")
-    if not config.integer_only:
-        ops.append(tf.lite.OpsSet.TFLITE_BUILTINS)
-    converter.target_spec.supported_ops = ops
-    converter.inference_input_type = dtypes[config.inference_input_type]
-    converter.inference_output_type = dtypes[config.inference_output_type]
+    export.configure(converter, samples, progress)
     return converter
 
 
-def _calibration_feed(samples, progress: bool):
-    def feed():
-        for sample in track(samples, "calibrating", enabled=progress, unit="sample"):
-            yield [sample[None]]
+def _export_stage(config):
+    """The export stage of a post-training recipe, or ``config`` itself when it is one."""
+    stages = getattr(config, "stages", (config,))
+    if len(stages) != 1 or getattr(stages[0], "kind", "") != "export":
+        raise RecipeError(
+            f"convert() takes a post-training recipe (float32, dynamic_range, float16, int8, "
+            f"int16x8); recipe '{config.name}' has transform stages. Use workbench.run() for it.")
+    return stages[0]
 
-    return feed
 
-
-def _conversion_message(config: RecipeConfig, error: Exception) -> str:
+def _conversion_message(config, error: Exception) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     detail = next((line for line in lines if "error:" in line.lower()), lines[0] if lines else "")
     hint = ""

@@ -45,11 +45,11 @@ def quantization_errors(model, samples, calibration_samples: int = 200):
     import pandas as pd
     import tensorflow as tf
 
-    from workbench.ptq import _make_converter
-    from workbench.recipes import Int8Config
+    from workbench.ptq import make_converter
+    from workbench.stages.export import Int8Export
 
     array = representative_array(samples, model.inputs[0].shape)
-    converter = _make_converter(model, Int8Config(), array[:calibration_samples], False)
+    converter = make_converter(model, Int8Export(), array[:calibration_samples])
     converter.inference_input_type = converter.inference_output_type = tf.float32
 
     def feed():

@@ -1,352 +1,292 @@
-"""Recipe configs: one small frozen dataclass per technique, and a registry.
+"""Recipes: transform stages, then exactly one export stage (``workbench.stages``).
 
-Each config validates its options at construction, says whether it needs
-representative data, and round-trips through ``get_config``/``from_config``
-(plain JSON-able dicts). ``make_config`` builds one from the command line's
-``key=value`` strings.
+A recipe is named by a preset (``prune_cluster_qat``: prune, cluster keeping the zeros, QAT
+keeping both, int8 export) or by stage names joined by ``+``, the export last
+(``prune_2x4+cluster+int16x8``). A preset's options keep their flat names (``clusters=8``,
+``prune_epochs=5``); a composition's are dotted (``cluster.clusters=8``); a single stage's are
+plain. An invalid order is refused before any work, naming the stage and the rule.
 
 Example:
-    >>> config = make_config("int8", {"inference_input_type": "float32"})
-    >>> Int8Config.from_config(config.get_config()) == config
+    >>> recipe = make_config("prune_2x4+cluster+int16x8", {"cluster.clusters": "8"})
+    >>> [stage.name for stage in recipe.stages], recipe.stages[1].clusters
+    (['prune_2x4', 'cluster', 'int16x8'], 8)
+    >>> config_from_json(recipe.to_json()) == recipe
     True
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any
 
 from workbench.errors import RecipeError
+from workbench.stages import STAGES, OptionSpec, Stage, get_stage
+from workbench.stages.clustering import CLUSTER_INITS  # noqa: F401  (re-exported)
+from workbench.stages.export import DEFAULT_CALIBRATION_SAMPLES  # noqa: F401
+from workbench.stages.pruning import PRUNE_EPOCHS, PRUNE_LEARNING_RATE  # noqa: F401
 
-DEFAULT_CALIBRATION_SAMPLES = 200
-TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
-
-
-def option(default: Any, *, choices: tuple | None = None, minimum: float | None = None,
-           maximum: float | None = None, help: str = ""):
-    """A config field with the metadata that validation (and later the UI) reads."""
-    metadata = {"choices": choices, "minimum": minimum, "maximum": maximum, "help": help}
-    return field(default=default, metadata=metadata)
+JOIN = "+"
+EXPORT_OPTION = "export"
+HIDDEN = ""  # a preset hides a stage option by naming it so: it keeps the stage default
 
 
 @dataclass(frozen=True)
-class RecipeConfig:
-    """Base of every recipe config. Subclasses set ``name`` and declare options."""
+class Slot:
+    """Where one public option goes: stage ``index``'s ``option``."""
 
-    name: ClassVar[str] = ""
-    summary: ClassVar[str] = ""
-    needs_representative_data: ClassVar[bool] = False
+    index: int
+    option: str
+    spec: OptionSpec  # named as the public option
 
-    def __post_init__(self):
-        for spec in dataclasses.fields(self):
-            _validate_option(self.name, spec, getattr(self, spec.name))
+
+@dataclass(frozen=True)
+class Layout:
+    """How a recipe is named and its options are called: by a preset or by its stage names.
+
+    ``renames`` maps ``(stage, option)`` to the public name (``HIDDEN``: not an option);
+    ``export_choice`` adds an ``export`` option that picks the export stage (its own options
+    at their defaults), as the training presets have."""
+
+    name: str
+    stage_names: tuple[str, ...]
+    summary: str = ""
+    renames: tuple[tuple[str, str, str], ...] = ()
+    export_choice: bool = False
+    dotted: bool = False
+
+    def public_name(self, stage: str, option: str) -> str:
+        for renamed_stage, renamed_option, public in self.renames:
+            if (renamed_stage, renamed_option) == (stage, option):
+                return public
+        if self.export_choice and get_stage(stage).kind == "export":
+            return HIDDEN
+        return f"{stage}.{option}" if self.dotted else option
+
+    def slots(self, stage_names: tuple[str, ...] | None = None) -> list[Slot]:
+        slots = []
+        for index, stage in enumerate(stage_names or self.stage_names):
+            for spec in get_stage(stage).options():
+                public = self.public_name(stage, spec.name)
+                if public != HIDDEN:
+                    slots.append(Slot(index, spec.name, _renamed(spec, public)))
+        return slots
+
+    def options(self) -> list[OptionSpec]:
+        """The public options, in stage order (the ``export`` choice last)."""
+        specs = [slot.spec for slot in self.slots()]
+        if self.export_choice:
+            exports = tuple(name for name in PRESETS if _is_lone_export(name))
+            specs.append(OptionSpec(EXPORT_OPTION, self.stage_names[-1], choices=exports,
+                                    help="post-training recipe to export with"))
+        return specs
+
+    @property
+    def needs_representative_data(self) -> bool:
+        return self.build({}).needs_representative_data
+
+    def check_option_names(self, names) -> None:
+        """Raise ``RecipeError`` naming any of ``names`` that is not an option."""
+        known = [spec.name for spec in self.options()]
+        unknown = sorted(set(names) - set(known))
+        if unknown:
+            hint = (" Options of a composition name their stage: --set cluster.clusters=8."
+                    if self.dotted else "")
+            raise RecipeError(f"Recipe '{self.name}' has no option(s) {', '.join(unknown)}. "
+                              f"Its options are: {', '.join(known) or 'none'}.{hint}")
+
+    def build(self, values: dict[str, Any]) -> "Recipe":
+        """The recipe with ``values`` (public names; text is parsed by option type)."""
+        self.check_option_names(values)
+        owner = f"Recipe '{self.name}'"
+        specs = {spec.name: spec for spec in self.options()}
+        parsed = {key: specs[key].parse(owner, value) for key, value in values.items()}
+        for key, value in parsed.items():
+            specs[key].check(owner, value)
+        stage_names = list(self.stage_names)
+        if EXPORT_OPTION in parsed and self.export_choice:
+            stage_names[-1] = parsed.pop(EXPORT_OPTION)
+        check_order(self.name, stage_names)
+        per_stage: list[dict] = [{} for _ in stage_names]
+        for slot in self.slots(tuple(stage_names)):
+            if slot.spec.name in parsed:
+                per_stage[slot.index][slot.option] = parsed[slot.spec.name]
+        stages = tuple(get_stage(name)(**options)
+                       for name, options in zip(stage_names, per_stage))
+        return Recipe(stages, self)
+
+    def values(self, stages: tuple[Stage, ...]) -> dict[str, Any]:
+        """The public options of ``stages`` as a JSON-able dict (``build`` inverts it)."""
+        names = tuple(stage.name for stage in stages)
+        config = {slot.spec.name: getattr(stages[slot.index], slot.option)
+                  for slot in self.slots(names)}
+        if self.export_choice:
+            config[EXPORT_OPTION] = names[-1]
+        return config
+
+
+def _renamed(spec: OptionSpec, name: str) -> OptionSpec:
+    from dataclasses import replace
+
+    return replace(spec, name=name)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Transform stages then one export stage, named and optioned by its ``layout``."""
+
+    stages: tuple[Stage, ...]
+    layout: Layout
+
+    @property
+    def name(self) -> str:
+        return self.layout.name
+
+    def __getattr__(self, option: str):
+        """A public option's value: ``make_config("prune").sparsity`` is 0.8."""
+        if option.startswith("_") or option in ("stages", "layout"):
+            raise AttributeError(option)
+        config = self.get_config()
+        if option not in config:
+            raise AttributeError(f"Recipe '{self.name}' has no option {option!r}; its options "
+                                 f"are: {', '.join(config) or 'none'}.")
+        return config[option]
+
+    @property
+    def summary(self) -> str:
+        if self.layout.summary:
+            return self.layout.summary
+        transforms = ", then ".join(stage.name for stage in self.transforms)
+        return (f"{transforms}, then the {self.export.name} export" if transforms else
+                f"The {self.export.name} export") + ": " + self.export.summary
+
+    @property
+    def transforms(self) -> tuple[Stage, ...]:
+        return self.stages[:-1]
+
+    @property
+    def export(self) -> Stage:
+        return self.stages[-1]
+
+    def facts_before_export(self) -> frozenset[str]:
+        return frozenset().union(*(stage.provides for stage in self.transforms))
+
+    @property
+    def needs_representative_data(self) -> bool:
+        return self.export.calibrates(self.facts_before_export())
+
+    def options(self) -> list[OptionSpec]:
+        return self.layout.options()
 
     def get_config(self) -> dict[str, Any]:
-        """The options as a JSON-able dict (``from_config`` inverts it)."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "RecipeConfig":
-        cls.check_option_names(config)
-        return cls(**config)
-
-    @classmethod
-    def check_option_names(cls, names) -> None:
-        """Raise ``RecipeError`` naming any of ``names`` that is not an option."""
-        known = {spec.name for spec in dataclasses.fields(cls)}
-        unknown = sorted(set(names) - known)
-        if unknown:
-            raise RecipeError(
-                f"Recipe '{cls.name}' has no option(s) {', '.join(unknown)}. "
-                f"Its options are: {', '.join(sorted(known)) or 'none'}."
-            )
+        """The options as a JSON-able dict, by their public names."""
+        return self.layout.values(self.stages)
 
     def to_json(self) -> str:
-        """Canonical JSON of the recipe name and options (stable across runs)."""
+        """Canonical JSON of the recipe name and options (stable across runs: the cache key)."""
         return json.dumps({"recipe": self.name, **self.get_config()}, sort_keys=True)
 
-    @classmethod
-    def options(cls) -> list[dataclasses.Field]:
-        return list(dataclasses.fields(cls))
+    def code(self) -> str:
+        """The Python that rebuilds this recipe."""
+        defaults = self.layout.build({}).get_config()
+        changed = {key: value for key, value in self.get_config().items()
+                   if defaults.get(key) != value}
+        return f"workbench.make_config({self.name!r}, {changed!r})"
+
+    def one_shot_names(self) -> list[str] | None:
+        """The options that set every training stage to one shot (``epochs=0``), or None
+        when some stage cannot go without training data."""
+        training = [index for index, stage in enumerate(self.transforms) if stage.trains]
+        if any(not type(self.stages[index]).one_shot_possible() for index in training):
+            return None
+        return [slot.spec.name for slot in self.layout.slots(tuple(s.name for s in self.stages))
+                if slot.index in training and slot.option == "epochs"]
 
 
-def _validate_option(recipe: str, spec: dataclasses.Field, value: Any) -> None:
-    meta = spec.metadata
-    expected_type = type(spec.default)
-    accepted = (int, float) if expected_type is float else expected_type
-    if not isinstance(value, accepted) or (expected_type is not bool and isinstance(value, bool)):
+def check_order(name: str, stage_names: list[str]) -> None:
+    """Refuse, before any work, an order the stages do not allow: one export and last, no
+    stage twice, and no stage after a fact it refuses (nothing after QAT but int8...)."""
+    classes = [get_stage(stage) for stage in stage_names]
+    exports = [stage.name for stage in classes if stage.kind == "export"]
+    if not classes or classes[-1].kind != "export" or len(exports) != 1:
         raise RecipeError(
-            f"Recipe '{recipe}': option {spec.name} must be {TYPE_WORDS[expected_type]}. "
-            f"Received: {spec.name}={value!r}."
-        )
-    if meta.get("choices") and value not in meta["choices"]:
+            f"Recipe '{name}' must end with exactly one export stage (one of "
+            f"{', '.join(s for s in STAGES if STAGES[s].kind == 'export')}); received "
+            f"{len(exports)} export(s): {', '.join(stage_names)}. Example: prune+cluster+int8.")
+    seen: dict[str, str] = {}  # fact -> the stage that gave it
+    for index, stage in enumerate(classes):
+        if stage_names.index(stage.name) != index:
+            raise RecipeError(f"Recipe '{name}': stage {stage.name} appears twice; use it once "
+                              "and set its options instead.")
+        for fact, reason in stage.refuses.items():
+            if fact in seen:
+                raise RecipeError(f"Recipe '{name}': {stage.name} cannot come after "
+                                  f"{seen[fact]}: {reason}.")
+        seen.update({fact: stage.name for fact in stage.provides})
+
+
+PRUNE_RENAMES = (("prune", "epochs", "prune_epochs"),
+                 ("prune", "learning_rate", "prune_learning_rate"))
+CLUSTER_RENAMES = (("cluster", "epochs", "cluster_epochs"),
+                   ("cluster", "learning_rate", "cluster_learning_rate"),
+                   ("cluster", "per_channel", HIDDEN))
+QAT_EXPORT_HIDDEN = (("int8", "integer_only", HIDDEN), ("int8", "calibration_samples", HIDDEN))
+
+
+def _preset(name: str, stages: str, summary: str, renames=(), export_choice=False) -> Layout:
+    return Layout(name, tuple(stages.split(JOIN)), summary, tuple(renames), export_choice)
+
+
+PRESETS: dict[str, Layout] = {layout.name: layout for layout in (
+    *(_preset(stage.name, stage.name, stage.summary)
+      for stage in STAGES.values() if stage.kind == "export"),
+    _preset("prune", "prune+float32", STAGES["prune"].summary, export_choice=True),
+    _preset("prune_2x4", "prune_2x4+float32", STAGES["prune_2x4"].summary, export_choice=True),
+    _preset("cluster", "cluster+float32", STAGES["cluster"].summary, export_choice=True),
+    _preset("prune_cluster", "prune+cluster+float32",
+            "Prune, then cluster while keeping every zero (sparsity-preserving clustering): "
+            "the gains of both.", PRUNE_RENAMES, export_choice=True),
+    _preset("qat", "qat+int8", STAGES["qat"].summary, QAT_EXPORT_HIDDEN),
+    _preset("prune_qat", "prune+qat+int8",
+            "Prune, then QAT keeping every zero (PQAT): sparse and int8.",
+            PRUNE_RENAMES + QAT_EXPORT_HIDDEN),
+    _preset("cluster_qat", "cluster+qat+int8",
+            "Cluster, then QAT keeping the shared values (CQAT): at most N int8 values per "
+            "kernel.", CLUSTER_RENAMES + QAT_EXPORT_HIDDEN),
+    _preset("prune_cluster_qat", "prune+cluster+qat+int8",
+            "Prune, cluster keeping the zeros, then QAT keeping both (PCQAT).",
+            PRUNE_RENAMES + CLUSTER_RENAMES + QAT_EXPORT_HIDDEN),
+)}
+RECIPES = PRESETS  # the named recipes, as the command line and the dashboard list them
+PTQ_RECIPES = tuple(name for name in PRESETS if len(PRESETS[name].stage_names) == 1)
+
+
+def _is_lone_export(name: str) -> bool:
+    return name in PTQ_RECIPES
+
+
+def get_recipe(name: str) -> Layout:
+    """The layout of recipe ``name``: a preset, or stage names joined by ``+``."""
+    if name in PRESETS:
+        return PRESETS[name]
+    stage_names = tuple(part.strip() for part in name.split(JOIN))
+    unknown = [part for part in stage_names if part not in STAGES]
+    if unknown:
         raise RecipeError(
-            f"Recipe '{recipe}': option {spec.name} must be one of "
-            f"{', '.join(map(str, meta['choices']))}. Received: {spec.name}={value!r}."
-        )
-    low, high = meta.get("minimum"), meta.get("maximum")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise RecipeError(
-            f"Recipe '{recipe}': option {spec.name} must lie in [{low}, {high}]. "
-            f"Received: {spec.name}={value!r}."
-        )
+            f"Unknown recipe '{name}'. Expected one of: {', '.join(PRESETS)}; or stage names "
+            f"joined by '+', the export last (stages: {', '.join(STAGES)}), e.g. "
+            "prune+cluster+int8.")
+    canonical = JOIN.join(stage_names)
+    check_order(canonical, list(stage_names))
+    return Layout(canonical, stage_names, dotted=len(stage_names) > 1)
 
 
-@dataclass(frozen=True)
-class Float32Config(RecipeConfig):
-    name: ClassVar[str] = "float32"
-    summary: ClassVar[str] = "No quantization: the float baseline every variant is compared to."
+def make_config(name: str, overrides: dict[str, Any] | None = None) -> Recipe:
+    """Recipe ``name`` with ``overrides`` (``--set`` text is parsed by option type)."""
+    return get_recipe(name).build(dict(overrides or {}))
 
 
-@dataclass(frozen=True)
-class DynamicRangeConfig(RecipeConfig):
-    name: ClassVar[str] = "dynamic_range"
-    summary: ClassVar[str] = (
-        "int8 weights, float activations quantized on the fly; no data needed; up to 4x smaller."
-    )
-
-
-@dataclass(frozen=True)
-class Float16Config(RecipeConfig):
-    name: ClassVar[str] = "float16"
-    summary: ClassVar[str] = "float16 weights; no data needed; up to 2x smaller; GPU friendly."
-
-
-IO_INT8 = ("int8", "uint8", "float32")
-IO_INT16 = ("int16", "float32")
-
-
-@dataclass(frozen=True)
-class FullIntegerConfig(RecipeConfig):
-    """Options shared by the recipes that calibrate activation ranges on representative data."""
-
-    needs_representative_data: ClassVar[bool] = True
-
-    integer_only: bool = option(
-        True, help="refuse float fallback: fail if an op has no integer kernel"
-    )
-    calibration_samples: int = option(
-        DEFAULT_CALIBRATION_SAMPLES, minimum=1, maximum=100_000,
-        help="how many representative samples calibrate the activation ranges",
-    )
-
-
-@dataclass(frozen=True)
-class Int8Interface:
-    """The dtypes of a full-integer model's input and output (int8 recipes and QAT)."""
-
-    inference_input_type: str = option("int8", choices=IO_INT8, help="dtype of the model input")
-    inference_output_type: str = option("int8", choices=IO_INT8, help="dtype of the model output")
-
-
-@dataclass(frozen=True)
-class Int8Config(FullIntegerConfig, Int8Interface):
-    name: ClassVar[str] = "int8"
-    summary: ClassVar[str] = (
-        "Full-integer int8 weights and activations, calibrated on representative data; "
-        "runs on integer-only hardware (Edge TPU, DSP, microcontrollers)."
-    )
-
-
-@dataclass(frozen=True)
-class Int16x8Config(FullIntegerConfig):
-    name: ClassVar[str] = "int16x8"
-    summary: ClassVar[str] = (
-        "int16 activations with int8 weights: more accurate than int8 when activations are "
-        "sensitive; slower reference kernels on CPU."
-    )
-
-    inference_input_type: str = option("float32", choices=IO_INT16, help="dtype of the model input")
-    inference_output_type: str = option(
-        "float32", choices=IO_INT16, help="dtype of the model output"
-    )
-
-
-PTQ_CONFIGS = (Float32Config, DynamicRangeConfig, Float16Config, Int8Config, Int16x8Config)
-PTQ_RECIPES = tuple(cls.name for cls in PTQ_CONFIGS)
-
-
-@dataclass(frozen=True)
-class TrainingRecipeConfig(RecipeConfig):
-    """A transform that fine-tunes on the task's training split, then exports with a PTQ recipe.
-
-    ``epochs=0`` applies the transform in one shot, without fine-tuning (the only choice for
-    models without training data, such as the zoo's).
-    """
-
-    epochs: int = option(10, minimum=0, maximum=1000, help="fine-tuning epochs (0: one shot)")
-    learning_rate: float = option(5e-4, minimum=1e-7, maximum=1.0, help="Adam learning rate")
-    export: str = option("float32", choices=PTQ_RECIPES, help="post-training recipe to export with")
-
-
-SCHEDULES = ("polynomial", "constant")
-CLUSTER_INITS = ("kmeans++", "linear", "density", "random")
-
-
-@dataclass(frozen=True)
-class SparsityTarget:
-    """How many weights pruning zeroes, and how fast."""
-
-    sparsity: float = option(0.8, minimum=0.0, maximum=0.999, help="share of weights set to zero")
-    schedule: str = option("polynomial", choices=SCHEDULES,
-                           help="polynomial: ramp up over the first 40% of steps; constant: at once")
-
-
-@dataclass(frozen=True)
-class ClusterCount:
-    """How many shared values clustering leaves per kernel, and how the centroids start."""
-
-    clusters: int = option(16, minimum=2, maximum=65536, help="shared values per kernel")
-    init: str = option("kmeans++", choices=CLUSTER_INITS, help="how the centroids start")
-
-
-# Pruning's fine-tuning: 15 epochs at 1e-3 recover what 80% zeros cost on the digits CNN
-# within 0.9 points over seeds and CPUs (10 epochs at 5e-4: up to 2.0; bench.training_spread).
-PRUNE_EPOCHS, PRUNE_LEARNING_RATE = 15, 1e-3
-
-
-@dataclass(frozen=True)
-class PruneConfig(TrainingRecipeConfig, SparsityTarget):
-    name: ClassVar[str] = "prune"
-    summary: ClassVar[str] = (
-        "Magnitude pruning during fine-tuning: the smallest weights become zeros; same file "
-        "size, far smaller compressed; sparse kernels can turn it into speed."
-    )
-
-    epochs: int = option(PRUNE_EPOCHS, minimum=0, maximum=1000,
-                         help="fine-tuning epochs (0: one shot)")
-    learning_rate: float = option(PRUNE_LEARNING_RATE, minimum=1e-7, maximum=1.0,
-                                  help="Adam learning rate")
-
-
-@dataclass(frozen=True)
-class Prune2x4Config(TrainingRecipeConfig):
-    name: ClassVar[str] = "prune_2x4"
-    summary: ClassVar[str] = (
-        "Structured 2:4 pruning: two of every four consecutive input-channel weights are zero, "
-        "the pattern sparse accelerators run fast."
-    )
-
-
-@dataclass(frozen=True)
-class ClusterConfig(TrainingRecipeConfig, ClusterCount):
-    name: ClassVar[str] = "cluster"
-    summary: ClassVar[str] = (
-        "Weight clustering: each kernel keeps only a few shared values (k-means centroids), "
-        "fine-tuned; compresses far better."
-    )
-
-    epochs: int = option(3, minimum=0, maximum=1000, help="fine-tuning epochs (0: one shot)")
-    learning_rate: float = option(1e-4, minimum=1e-7, maximum=1.0, help="Adam learning rate")
-    per_channel: bool = option(False, help="separate centroids for each output channel")
-
-
-@dataclass(frozen=True)
-class PruningStage(SparsityTarget):
-    """Options of a pruning step that comes before another technique."""
-
-    prune_epochs: int = option(PRUNE_EPOCHS, minimum=0, maximum=1000,
-                               help="pruning fine-tuning epochs")
-    prune_learning_rate: float = option(PRUNE_LEARNING_RATE, minimum=1e-7, maximum=1.0,
-                                        help="Adam learning rate while pruning")
-
-
-@dataclass(frozen=True)
-class ClusteringStage(ClusterCount):
-    """Options of a clustering step that comes before QAT."""
-
-    cluster_epochs: int = option(3, minimum=0, maximum=1000, help="centroid fine-tuning epochs")
-    cluster_learning_rate: float = option(1e-4, minimum=1e-7, maximum=1.0,
-                                          help="Adam learning rate while clustering")
-
-
-@dataclass(frozen=True)
-class PruneClusterConfig(ClusterConfig, PruningStage):
-    name: ClassVar[str] = "prune_cluster"
-    summary: ClassVar[str] = (
-        "Prune, then cluster while keeping every zero (sparsity-preserving clustering): "
-        "the gains of both."
-    )
-
-
-@dataclass(frozen=True)
-class QATConfig(RecipeConfig, Int8Interface):
-    name: ClassVar[str] = "qat"
-    summary: ClassVar[str] = (
-        "Quantization-aware training: fine-tunes while simulating int8 inference, then exports "
-        "a full-integer model; the smallest accuracy loss of the int8 recipes."
-    )
-
-    epochs: int = option(3, minimum=1, maximum=1000, help="QAT fine-tuning epochs")
-    learning_rate: float = option(3e-4, minimum=1e-7, maximum=1.0, help="Adam learning rate")
-
-
-@dataclass(frozen=True)
-class PruneQATConfig(QATConfig, PruningStage):
-    name: ClassVar[str] = "prune_qat"
-    summary: ClassVar[str] = "Prune, then QAT keeping every zero (PQAT): sparse and int8."
-
-
-@dataclass(frozen=True)
-class ClusterQATConfig(QATConfig, ClusteringStage):
-    name: ClassVar[str] = "cluster_qat"
-    summary: ClassVar[str] = (
-        "Cluster, then QAT keeping the shared values (CQAT): at most N int8 values per kernel."
-    )
-
-
-@dataclass(frozen=True)
-class PruneClusterQATConfig(QATConfig, PruningStage, ClusteringStage):
-    name: ClassVar[str] = "prune_cluster_qat"
-    summary: ClassVar[str] = "Prune, cluster keeping the zeros, then QAT keeping both (PCQAT)."
-
-
-RECIPES: dict[str, type[RecipeConfig]] = {
-    cls.name: cls
-    for cls in (*PTQ_CONFIGS, PruneConfig, Prune2x4Config, ClusterConfig, PruneClusterConfig,
-                QATConfig, PruneQATConfig, ClusterQATConfig, PruneClusterQATConfig)
-}
-
-
-def get_recipe(name: str) -> type[RecipeConfig]:
-    """The config class registered as ``name``."""
-    try:
-        return RECIPES[name]
-    except KeyError:
-        raise RecipeError(
-            f"Unknown recipe '{name}'. Expected one of: {', '.join(RECIPES)}."
-        ) from None
-
-
-def make_config(name: str, overrides: dict[str, Any] | None = None) -> RecipeConfig:
-    """Build recipe ``name``'s config, parsing string values (from ``--set``) by field type."""
-    cls = get_recipe(name)
-    overrides = overrides or {}
-    cls.check_option_names(overrides)
-    types = {spec.name: type(spec.default) for spec in cls.options()}
-    return cls(**{key: _parse_value(name, key, value, types[key]) for key, value in overrides.items()})
-
-
-def config_from_json(text: str) -> RecipeConfig:
-    """Inverse of ``RecipeConfig.to_json``."""
+def config_from_json(text: str) -> Recipe:
+    """Inverse of ``Recipe.to_json``."""
     data = json.loads(text)
-    return get_recipe(data.pop("recipe")).from_config(data)
-
-
-def _parse_value(recipe: str, key: str, value: Any, target: type) -> Any:
-    if not isinstance(value, str) or target is str:
-        return value
-    try:
-        if target is bool:
-            lowered = value.strip().lower()
-            if lowered not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(value)
-            return lowered in ("true", "1", "yes")
-        return target(value)
-    except ValueError:
-        raise RecipeError(
-            f"Recipe '{recipe}': option {key} must be {TYPE_WORDS[target]}. "
-            f"Received: {key}={value!r}."
-        ) from None
+    return make_config(data.pop("recipe"), data)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from workbench.errors import WorkbenchError
-from workbench.recipes import CLUSTER_INITS as INITS
+from workbench.stages.clustering import CLUSTER_INITS as INITS
 
 MAX_BINS = 1 << 14
 
