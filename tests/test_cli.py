@@ -91,6 +91,9 @@ def bad_inputs(tmp_path, default_task):
                                        "NaN or infinite values"),
         "unknown zoo name": (["--model", "mobilenet_v9"], "Unknown zoo model 'mobilenet_v9'"),
         "bad --set": (["--set", "integer_only"], "expected KEY=VALUE"),
+        "--set twice": (["--set", "calibration_samples=8", "calibration_samples=4"],
+                        "Received --set calibration_samples twice ('8' and '4'); give each "
+                        "option once."),
     }
 
 
@@ -112,9 +115,19 @@ def test_unknown_recipe_in_a_subprocess_has_no_traceback(tmp_path):
                      "--out", str(tmp_path / "out"))
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        f"error: Unknown recipe 'int4'. Expected one of: {', '.join(RECIPES)}; or stage names "
+        f"error: Unknown recipe 'int4' (did you mean int8?). Expected one of: "
+        f"{', '.join(RECIPES)}; or stage names "
         f"joined by '+', the export last (stages: {', '.join(STAGES)}), e.g. prune+cluster+int8.")
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_sweep_names_every_bad_recipe_before_any_work(tmp_path, capsys):
+    code = main(["sweep", "--recipes", "float32,cluster+prune+int8,prnue+int8",
+                 "--workspace", str(tmp_path / "ws"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "\n" not in err.strip()
+    assert "prune cannot come after cluster" in err and "'prnue' (did you mean prune?)" in err
+    assert not (tmp_path / "ws").exists() and not (tmp_path / "out").exists()
 
 
 def test_lambda_model_needs_unsafe(tmp_path, capsys):

@@ -163,6 +163,34 @@ def test_wizard_recommends_the_next_step_when_int8_misses_the_target(page):
     page.clean()
 
 
+def test_a_composition_built_in_the_dashboard_runs_with_its_stage_options(page, served):
+    page.open()
+    page.tab("Techniques")
+    panel = page.page.locator(".wb-techniques")
+    panel.locator("select").first.select_option("compose stages…")
+    composer = panel.locator(".wb-composer")
+    for stage in ("prune_2x4", "cluster"):
+        composer.locator("select").first.select_option(stage)
+        composer.get_by_role("button", name="Add stage").click()
+    composer.locator("select").nth(1).select_option("dynamic_range")
+    composer.get_by_text("prune_2x4+cluster+dynamic_range").wait_for()
+    for label, value in (("prune_2x4: epochs", "1"), ("cluster: epochs", "0"),
+                         ("cluster: clusters", "8")):
+        box = panel.locator(f".widget-inline-hbox:has(label:text-is('{label}')) input").first
+        box.fill(value)
+        box.press("Enter")
+    panel.get_by_role("button", name="Run", exact=True).click()
+    panel.get_by_text("finished: prune_2x4+cluster+dynamic_range on default").wait_for(
+        timeout=WAIT_MS)
+    row = ExperimentStore(served.workspace).results().query(
+        "recipe == 'prune_2x4+cluster+dynamic_range'").iloc[-1]
+    config = json.loads(row["config"])
+    assert (config["prune_2x4.epochs"], config["cluster.epochs"], config["cluster.clusters"]) \
+        == (1, 0, 8)
+    assert row["weight_sparsity"] >= 0.49
+    page.clean()
+
+
 def test_devices_switch_the_latency_and_a_broken_upload_is_an_error_in_its_panel(page,
                                                                                 tmp_path):
     broken = tmp_path / "broken.keras"

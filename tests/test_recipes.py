@@ -92,11 +92,14 @@ def test_representative_data_needs_are_declared():
     ("prune+qat+float16", r"float16 cannot come after qat: a quantization-aware model exports "
                           r"only as full-integer int8"),
     ("prune+prune_2x4+int8", r"prune_2x4 cannot come after prune: the model is already pruned"),
-    ("prune+cluster", r"must end with exactly one export stage .*received 0 export"),
-    ("int8+prune", r"must end with exactly one export stage"),
-    ("prune+int8+float32", r"received 2 export\(s\)"),
+    ("prune+cluster", r"'prune\+cluster' has no export stage; end it with one of float32, "
+                      r".*e\.g\. prune\+cluster\+int8"),
+    ("int8+prune", r"the export stage int8 must come last, after the transforms, e\.g\. "
+                   r"prune\+int8"),
+    ("prune+int8+float32", r"has 2 export stages \(int8, float32\); keep exactly one, last"),
     ("cluster+cluster+int8", r"stage cluster appears twice"),
-    ("prune+int4", r"Unknown recipe 'prune\+int4'.*stages: float32, .*prune"),
+    ("prune+int4", r"'prune\+int4': unknown stage\(s\) 'int4' \(did you mean int8\?\)\. "
+                   r"Expected stages: float32, .*prune"),
 ])
 def test_invalid_compositions_are_refused_naming_the_stage_and_the_rule(name, message):
     with pytest.raises(RecipeError, match=message):
@@ -120,7 +123,16 @@ def test_invalid_compositions_are_refused_naming_the_stage_and_the_rule(name, me
     (lambda: make_config("prune_qat", {"prune_epochs": -1}),
      r"Recipe 'prune_qat': option prune_epochs must lie in \[0, 1000\]"),
     (lambda: Int8Export.from_config({"integer_only": True, "axis": 1}), r"no option\(s\) axis"),
-    (lambda: get_recipe("int4"), r"Unknown recipe 'int4'\. Expected one of: float32"),
+    (lambda: get_recipe("int4"), r"Unknown recipe 'int4' \(did you mean int8\?\)\. Expected "
+                                 r"one of: float32"),
+    (lambda: make_config("cluster+float32", {"cluster.learning_rate": "nan"}),
+     r"option cluster\.learning_rate must be a finite number\. Received: "
+     r"cluster\.learning_rate=nan"),
+    (lambda: make_config("qat+int8", {"int8.calibration_samples": 1}),  # no calibration after QAT
+     r"'qat\+int8' has no option\(s\) int8\.calibration_samples"),
+    (lambda: make_config("prune_cluster", {"cluster.clusters": 8}),
+     r"A preset's options have plain names \(clusters=8\); to name them by stage, compose it: "
+     r"prune\+cluster\+float32"),
 ])
 def test_bad_options_are_refused_with_the_received_value(build, message):
     with pytest.raises(RecipeError, match=message):

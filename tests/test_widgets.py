@@ -145,6 +145,7 @@ def test_a_composed_recipe_runs_and_its_code_rebuilds_it(app):
         composer.add_button.click()
     assert composer.name == "" and panel.run_button.disabled
     assert "cluster cannot come after qat" in html.unescape(composer.chain.value)
+    assert panel.run() is None and "cluster cannot come after qat" in panel.status.value
     composer.remove_button.click()
     composer.remove_button.click()
     for stage in ("prune_2x4", "cluster"):

@@ -31,6 +31,7 @@ class StageComposer(w.VBox):
 
     def __init__(self, **kwargs):
         self.chosen: list[str] = []
+        self.error = ""  # why the stages chosen make no recipe
         self.stage = w.Dropdown(options=_names("transform"), description="Transform",
                                 layout=w.Layout(width="18em"))
         self.add_button = w.Button(description="Add stage", layout=w.Layout(width="auto"))
@@ -64,10 +65,12 @@ class StageComposer(w.VBox):
         try:
             name = get_recipe(JOIN.join(stages)).name
         except RecipeError as error:
+            self.error = str(error)
             self.chain.value = (f"<p>{steps} → export {escape(self.export.value)}</p>"
-                                f"<p class='wb-bad'>{escape(str(error))}</p>")
+                                f"<p class='wb-bad'>{escape(self.error)}</p>")
             self.name = ""
             return
+        self.error = ""
         self.chain.value = (f"<p>{steps} → export {escape(self.export.value)}: "
                             f"<code>{escape(name)}</code></p>")
         self.name = name

@@ -60,7 +60,8 @@ def option_widget(spec):
     """A widget whose ``.value`` is the option's value (``spec``: a ``workbench.stages.
     OptionSpec``), starting at its default."""
     default, low, high = spec.default, spec.minimum, spec.maximum
-    label = spec.name.replace("_", " ")
+    stage, _, name = spec.name.rpartition(".")  # a composition's options name their stage
+    label = (f"{stage}: " if stage else "") + name.replace("_", " ")
     if spec.choices:
         widget = w.Dropdown(options=list(spec.choices), value=default, description=label,
                             style=STYLE)

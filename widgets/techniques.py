@@ -13,6 +13,7 @@ from widgets.common import PanelStatus, escape, guarded
 from widgets.composer import StageComposer
 from widgets.options import option_widget
 from widgets.plotly_chart import PlotlyChart
+from workbench.errors import RecipeError
 from workbench.recipes import RECIPES, make_config
 
 LOG_LINES = 200
@@ -101,6 +102,8 @@ class TechniquePanel(w.VBox):
 
     def config(self):
         """The recipe the options shown make (a ``RecipeError`` if one is invalid)."""
+        if not self.recipe_name:
+            raise RecipeError(self.composer.error)
         return make_config(self.recipe_name,
                            {name: widget.value for name, widget in self.option_widgets.items()})
 

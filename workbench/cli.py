@@ -90,13 +90,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def recipes_of(text: str) -> list:
+    """The recipes of ``--recipes r1,r2``; every bad name is refused at once, before any work."""
+    from workbench.errors import RecipeError
+    from workbench.recipes import make_config
+
+    recipes, problems = [], []
+    for name in (part.strip() for part in text.split(",") if part.strip()):
+        try:
+            recipes.append(make_config(name))
+        except RecipeError as error:
+            problems.append(str(error))
+    if problems:
+        raise RecipeError(" ".join(problems))
+    return recipes
+
+
 def parse_settings(settings: list[str]) -> dict[str, str]:
     """``['a=1', 'b=x']`` -> ``{'a': '1', 'b': 'x'}``, with a clear error otherwise."""
     parsed = {}
     for item in settings:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise WorkbenchError(f"Received --set {item!r}; expected KEY=VALUE, e.g. integer_only=false.")
+            raise WorkbenchError(
+                f"Received --set {item!r}; expected KEY=VALUE, e.g. integer_only=false.")
+        if key.strip() in parsed:
+            raise WorkbenchError(f"Received --set {key.strip()} twice ({parsed[key.strip()]!r} "
+                                 f"and {value.strip()!r}); give each option once.")
         parsed[key.strip()] = value.strip()
     return parsed
 
@@ -115,8 +135,7 @@ def execute(args: argparse.Namespace) -> int:
     if args.command == "run":
         configs = [make_config(args.recipe, parse_settings(args.settings))]
     else:
-        names = [name.strip() for name in args.recipes.split(",") if name.strip()]
-        configs = [make_config(name) for name in names]
+        configs = recipes_of(args.recipes)
     if args.latency_runs < 1:
         raise WorkbenchError(f"Received --latency-runs {args.latency_runs}; expected at least 1.")
     check_output_folder(Path(args.out))

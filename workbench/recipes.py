@@ -64,12 +64,17 @@ class Layout:
         return f"{stage}.{option}" if self.dotted else option
 
     def slots(self, stage_names: tuple[str, ...] | None = None) -> list[Slot]:
-        slots = []
+        """The public options; an option that does nothing after the stages before it (int8's
+        calibration after QAT) is none."""
+        slots, facts = [], frozenset()
         for index, stage in enumerate(stage_names or self.stage_names):
-            for spec in get_stage(stage).options():
+            cls = get_stage(stage)
+            unused = frozenset().union(*(cls.unused_after.get(fact, ()) for fact in facts))
+            for spec in cls.options():
                 public = self.public_name(stage, spec.name)
-                if public != HIDDEN:
+                if public != HIDDEN and spec.name not in unused:
                     slots.append(Slot(index, spec.name, _renamed(spec, public)))
+            facts |= cls.provides
         return slots
 
     def options(self) -> list[OptionSpec]:
@@ -91,7 +96,9 @@ class Layout:
         unknown = sorted(set(names) - set(known))
         if unknown:
             hint = (" Options of a composition name their stage: --set cluster.clusters=8."
-                    if self.dotted else "")
+                    if self.dotted else " A preset's options have plain names (clusters=8); "
+                    f"to name them by stage, compose it: {JOIN.join(self.stage_names)}."
+                    if any("." in name for name in unknown) else "")
             raise RecipeError(f"Recipe '{self.name}' has no option(s) {', '.join(unknown)}. "
                               f"Its options are: {', '.join(known) or 'none'}.{hint}")
 
@@ -208,11 +215,17 @@ def check_order(name: str, stage_names: list[str]) -> None:
     stage twice, and no stage after a fact it refuses (nothing after QAT but int8...)."""
     classes = [get_stage(stage) for stage in stage_names]
     exports = [stage.name for stage in classes if stage.kind == "export"]
-    if not classes or classes[-1].kind != "export" or len(exports) != 1:
-        raise RecipeError(
-            f"Recipe '{name}' must end with exactly one export stage (one of "
-            f"{', '.join(s for s in STAGES if STAGES[s].kind == 'export')}); received "
-            f"{len(exports)} export(s): {', '.join(stage_names)}. Example: prune+cluster+int8.")
+    all_exports = ", ".join(s for s in STAGES if STAGES[s].kind == "export")
+    if not exports:
+        raise RecipeError(f"Recipe '{name}' has no export stage; end it with one of "
+                          f"{all_exports}, e.g. {JOIN.join([*stage_names, 'int8'])}.")
+    if len(exports) > 1:
+        raise RecipeError(f"Recipe '{name}' has {len(exports)} export stages "
+                          f"({', '.join(exports)}); keep exactly one, last.")
+    if classes[-1].kind != "export":
+        rest = [stage for stage in stage_names if stage != exports[0]]
+        raise RecipeError(f"Recipe '{name}': the export stage {exports[0]} must come last, "
+                          f"after the transforms, e.g. {JOIN.join([*rest, exports[0]])}.")
     seen: dict[str, str] = {}  # fact -> the stage that gave it
     for index, stage in enumerate(classes):
         if stage_names.index(stage.name) != index:
@@ -230,7 +243,6 @@ PRUNE_RENAMES = (("prune", "epochs", "prune_epochs"),
 CLUSTER_RENAMES = (("cluster", "epochs", "cluster_epochs"),
                    ("cluster", "learning_rate", "cluster_learning_rate"),
                    ("cluster", "per_channel", HIDDEN))
-QAT_EXPORT_HIDDEN = (("int8", "integer_only", HIDDEN), ("int8", "calibration_samples", HIDDEN))
 
 
 def _preset(name: str, stages: str, summary: str, renames=(), export_choice=False) -> Layout:
@@ -246,16 +258,15 @@ PRESETS: dict[str, Layout] = {layout.name: layout for layout in (
     _preset("prune_cluster", "prune+cluster+float32",
             "Prune, then cluster while keeping every zero (sparsity-preserving clustering): "
             "the gains of both.", PRUNE_RENAMES, export_choice=True),
-    _preset("qat", "qat+int8", STAGES["qat"].summary, QAT_EXPORT_HIDDEN),
+    _preset("qat", "qat+int8", STAGES["qat"].summary),
     _preset("prune_qat", "prune+qat+int8",
-            "Prune, then QAT keeping every zero (PQAT): sparse and int8.",
-            PRUNE_RENAMES + QAT_EXPORT_HIDDEN),
+            "Prune, then QAT keeping every zero (PQAT): sparse and int8.", PRUNE_RENAMES),
     _preset("cluster_qat", "cluster+qat+int8",
             "Cluster, then QAT keeping the shared values (CQAT): at most N int8 values per "
-            "kernel.", CLUSTER_RENAMES + QAT_EXPORT_HIDDEN),
+            "kernel.", CLUSTER_RENAMES),
     _preset("prune_cluster_qat", "prune+cluster+qat+int8",
             "Prune, cluster keeping the zeros, then QAT keeping both (PCQAT).",
-            PRUNE_RENAMES + CLUSTER_RENAMES + QAT_EXPORT_HIDDEN),
+            PRUNE_RENAMES + CLUSTER_RENAMES),
 )}
 RECIPES = PRESETS  # the named recipes, as the command line and the dashboard list them
 PTQ_RECIPES = tuple(name for name in PRESETS if len(PRESETS[name].stage_names) == 1)
@@ -271,14 +282,29 @@ def get_recipe(name: str) -> Layout:
         return PRESETS[name]
     stage_names = tuple(part.strip() for part in name.split(JOIN))
     unknown = [part for part in stage_names if part not in STAGES]
+    if unknown and len(stage_names) > 1:
+        raise RecipeError(f"Recipe '{name}': unknown stage(s) "
+                          f"{', '.join(_with_suggestion(part) for part in unknown)}. "
+                          f"Expected stages: {', '.join(STAGES)}.")
     if unknown:
         raise RecipeError(
-            f"Unknown recipe '{name}'. Expected one of: {', '.join(PRESETS)}; or stage names "
-            f"joined by '+', the export last (stages: {', '.join(STAGES)}), e.g. "
-            "prune+cluster+int8.")
+            f"Unknown recipe '{name}'{_suggestion(name, [*PRESETS])}. Expected one of: "
+            f"{', '.join(PRESETS)}; or stage names joined by '+', the export last (stages: "
+            f"{', '.join(STAGES)}), e.g. prune+cluster+int8.")
     canonical = JOIN.join(stage_names)
     check_order(canonical, list(stage_names))
     return Layout(canonical, stage_names, dotted=len(stage_names) > 1)
+
+
+def _suggestion(text: str, names: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(text.lower(), names, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _with_suggestion(stage: str) -> str:
+    return repr(stage) + _suggestion(stage, [*STAGES])
 
 
 def make_config(name: str, overrides: dict[str, Any] | None = None) -> Recipe:

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -46,6 +47,8 @@ class OptionSpec:
         accepted = (int, float) if self.type is float else self.type
         if not isinstance(value, accepted) or (self.type is not bool and isinstance(value, bool)):
             problem = f"must be {TYPE_WORDS[self.type]}"
+        elif isinstance(value, float) and not math.isfinite(value):
+            problem = "must be a finite number"
         elif self.choices and value not in self.choices:
             problem = f"must be one of {', '.join(map(str, self.choices))}"
         elif (self.minimum is not None and value < self.minimum) or \
@@ -88,6 +91,7 @@ class Stage:
     summary: ClassVar[str] = ""
     provides: ClassVar[frozenset[str]] = frozenset()  # facts the model has after this stage
     refuses: ClassVar[dict[str, str]] = {}  # fact -> why this stage cannot come after it
+    unused_after: ClassVar[dict[str, frozenset[str]]] = {}  # fact -> options that do nothing
 
     def __post_init__(self):
         for spec in self.options():

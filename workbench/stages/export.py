@@ -119,6 +119,8 @@ class Int8Export(FullIntegerExport):
     )
     ops_set: ClassVar[str] = "TFLITE_BUILTINS_INT8"
     refuses: ClassVar[dict[str, str]] = {}  # the one export that follows QAT
+    unused_after: ClassVar[dict[str, frozenset[str]]] = {
+        QUANTIZE_AWARE: frozenset({"integer_only", "calibration_samples"})}  # no calibration
 
     inference_input_type: str = option("int8", choices=IO_INT8, help="dtype of the model input")
     inference_output_type: str = option("int8", choices=IO_INT8, help="dtype of the model output")
