@@ -28,6 +28,8 @@ def test_run_writes_results_tflite_and_report(fresh_workspace, tmp_path, capsys)
     assert row["accuracy"] >= 0.95 and row["latency_ms_all_cores"] > 0
     report = (out / "report.html").read_text()
     assert "plotly" in report and "<td>int8</td>" in report
+    assert "<td>inference_input_type=float32</td>" in report  # the options the run used
+    assert f"<td>{row['run_id']}</td>" in report
     assert 'src="http' not in report  # standalone: opens without a network
     assert "wrote" in capsys.readouterr().out
 
@@ -45,6 +47,7 @@ def test_run_composes_stages_with_dotted_options(fresh_workspace, tmp_path):
 
     tflite = out / row["tflite_path"].split("/")[-1]
     assert inspect_tflite(tflite).max_unique_weights(per_channel=True) <= 4  # shared values kept
+    assert "<td>cluster.clusters=4, cluster.epochs=0</td>" in (out / "report.html").read_text()
     code = main(["run", "--recipe", "cluster+dynamic_range", "--set", "clusters=4",
                  "--workspace", str(fresh_workspace), "--out", str(out)])
     assert code == 2

@@ -193,12 +193,15 @@ class Recipe:
         """Canonical JSON of the recipe name and options (stable across runs: the cache key)."""
         return json.dumps({"recipe": self.name, **self.get_config()}, sort_keys=True)
 
+    def changed_options(self) -> dict[str, Any]:
+        """The options set away from their defaults."""
+        defaults = self.layout.build({}).get_config()
+        return {key: value for key, value in self.get_config().items()
+                if defaults.get(key) != value}
+
     def code(self) -> str:
         """The Python that rebuilds this recipe."""
-        defaults = self.layout.build({}).get_config()
-        changed = {key: value for key, value in self.get_config().items()
-                   if defaults.get(key) != value}
-        return f"workbench.make_config({self.name!r}, {changed!r})"
+        return f"workbench.make_config({self.name!r}, {self.changed_options()!r})"
 
     def one_shot_names(self) -> list[str] | None:
         """The options that set every training stage to one shot (``epochs=0``), or None
@@ -310,6 +313,16 @@ def _with_suggestion(stage: str) -> str:
 def make_config(name: str, overrides: dict[str, Any] | None = None) -> Recipe:
     """Recipe ``name`` with ``overrides`` (``--set`` text is parsed by option type)."""
     return get_recipe(name).build(dict(overrides or {}))
+
+
+def options_in_words(recipe: str, config_json: str | None) -> str:
+    """A stored row's options that differ from the defaults, as people read them:
+    ``cluster.clusters=8, cluster.epochs=0`` (or ``defaults``)."""
+    try:
+        changed = make_config(recipe, json.loads(config_json or "{}")).changed_options()
+    except (RecipeError, ValueError):  # a recipe this version does not know: as stored
+        return config_json or ""
+    return ", ".join(f"{key}={value}" for key, value in changed.items()) or "defaults"
 
 
 def config_from_json(text: str) -> Recipe:

@@ -14,9 +14,10 @@ import pandas as pd
 
 from workbench.plots import tradeoff_figure
 
-TABLE_COLUMNS = ["model", "recipe", "size_bytes", "gzip_bytes", "accuracy", "float_accuracy",
-                 "agreement", "latency_ms", "latency_p90_ms", "latency_ms_all_cores",
-                 "weight_sparsity", "max_unique_weights", "int8_ops_fraction", "notes"]
+TABLE_COLUMNS = ["model", "recipe", "options", "size_bytes", "gzip_bytes", "accuracy",
+                 "float_accuracy", "agreement", "latency_ms", "latency_p90_ms",
+                 "latency_ms_all_cores", "weight_sparsity", "max_unique_weights",
+                 "int8_ops_fraction", "notes", "run_id"]
 
 
 def write_report(results: pd.DataFrame, path: str | os.PathLike,
@@ -28,7 +29,12 @@ def write_report(results: pd.DataFrame, path: str | os.PathLike,
             full_html=False, include_plotlyjs=(i == 0))
         for i, size in enumerate(("size_bytes", "gzip_bytes"))
     )
+    from workbench.recipes import options_in_words
+
     estimates = [c for c in results.columns if c.startswith(("est_ms__", "fits__"))]
+    results = results.assign(options=[options_in_words(recipe, config) for recipe, config in
+                                      zip(results["recipe"], results["config"])]) \
+        if "config" in results else results
     table = results[[c for c in TABLE_COLUMNS if c in results] + estimates].to_html(
         index=False, float_format=lambda value: f"{value:.4g}", na_rep="n/a", border=0,
         classes="results",
@@ -46,7 +52,8 @@ table.results th {{ background: #f3f3f3; }}
 <body>
 <h1>{html.escape(title)}</h1>
 <p>Sizes in bytes, latency in milliseconds (median of single-sample invokes in LiteRT on this
-host, 1 thread unless stated). Accuracy is measured in LiteRT on the test split; n/a means the
+host, 1 thread unless stated). Options: those set away from the recipe's defaults. Accuracy
+is measured in LiteRT on the test split; n/a means the
 model has no dataset (zoo models with random weights). The menu above each chart switches the
 latency between the measurement on this host and each device profile's estimate (grey crosses:
 the variant does not run or fit there). The second chart uses the gzip-compressed size, where
