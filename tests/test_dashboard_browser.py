@@ -174,6 +174,7 @@ def test_a_composition_built_in_the_dashboard_runs_with_its_stage_options(page, 
         composer.get_by_role("button", name="Add stage").click()
     composer.locator("select").nth(1).select_option("dynamic_range")
     composer.get_by_text("prune_2x4+cluster+dynamic_range").wait_for()
+    panel.locator("label:text-is('int8: integer only')").wait_for(state="detached")  # rebuilt
     for label, value in (("prune_2x4: epochs", "1"), ("cluster: epochs", "0"),
                          ("cluster: clusters", "8")):
         box = panel.locator(f".widget-inline-hbox:has(label:text-is('{label}')) input").first

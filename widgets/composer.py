@@ -63,14 +63,10 @@ class StageComposer(w.VBox):
         self.remove_button.disabled = not self.chosen
         steps = " → ".join(escape(stage) for stage in self.chosen) or "(no transform)"
         try:
-            name = get_recipe(JOIN.join(stages)).name
+            name, self.error = get_recipe(JOIN.join(stages)).name, ""
         except RecipeError as error:
-            self.error = str(error)
-            self.chain.value = (f"<p>{steps} → export {escape(self.export.value)}</p>"
-                                f"<p class='wb-bad'>{escape(self.error)}</p>")
-            self.name = ""
-            return
-        self.error = ""
-        self.chain.value = (f"<p>{steps} → export {escape(self.export.value)}: "
-                            f"<code>{escape(name)}</code></p>")
-        self.name = name
+            name, self.error = "", str(error)
+        self.name = name  # the panel rebuilds its options first: the chain below shows after
+        chain = f"<p>{steps} → export {escape(self.export.value)}"
+        self.chain.value = (f"{chain}: <code>{escape(name)}</code></p>" if name else
+                            f"{chain}</p><p class='wb-bad'>{escape(self.error)}</p>")

@@ -97,7 +97,12 @@ class TechniquePanel(w.VBox):
             return
         recipe = make_config(name)
         self.summary.value = f"<p>{escape(recipe.summary)}</p>"
+        typed = {key: widget.value for key, widget in self.option_widgets.items()} \
+            if composing else {}  # a stage's options keep their values as the chain grows
         self.option_widgets = {spec.name: option_widget(spec) for spec in recipe.options()}
+        for key, value in typed.items():
+            if key in self.option_widgets:
+                self.option_widgets[key].value = value
         self.options.children = list(self.option_widgets.values())
 
     def config(self):
