@@ -156,6 +156,13 @@ def test_a_composed_recipe_runs_and_its_code_rebuilds_it(app):
     composer.export.value = "dynamic_range"
     assert composer.name == "prune_2x4+cluster+dynamic_range" and not panel.run_button.disabled
     assert panel.option_widgets["prune_2x4.epochs"].value == 1
+    composer.stage.value = "qat"  # an invalid chain, then back: the typed value stays
+    composer.add_button.click()
+    assert composer.name == "" and panel.option_widgets == {}
+    composer.remove_button.click()
+    panel.recipe.value = "int8"  # another recipe, then back: the typed value stays
+    panel.recipe.value = "compose stages…"
+    assert panel.option_widgets["prune_2x4.epochs"].value == 1
     panel.option_widgets["cluster.epochs"].value = 0
     panel.option_widgets["cluster.clusters"].value = 8
     job = panel.run().wait(600)

@@ -19,7 +19,7 @@ import math
 import ipywidgets as w
 import traitlets
 
-STYLE = {"description_width": "11em"}
+STYLE = {"description_width": "16em"}  # room for "int8: inference input type"
 LOG_STEP = 0.01  # slider step, in powers of ten
 
 
@@ -31,7 +31,7 @@ class LogFloatInput(w.HBox):
     def __init__(self, value: float, minimum: float, maximum: float, description: str):
         self.text = w.BoundedFloatText(value=value, min=minimum, max=maximum,
                                        description=description, style=STYLE,
-                                       layout=w.Layout(width="22em"))
+                                       layout=w.Layout(width="27em"))
         self.slider = w.FloatLogSlider(value=value, base=10, min=math.log10(minimum),
                                        max=math.log10(maximum), step=LOG_STEP,
                                        readout=False, layout=w.Layout(width="14em"))
@@ -70,14 +70,14 @@ def option_widget(spec):
     elif isinstance(default, int):
         widget = w.BoundedIntText(value=default, min=low if low is not None else 0,
                                   max=high if high is not None else 10**6, description=label,
-                                  style=STYLE, layout=w.Layout(width="22em"))
+                                  style=STYLE, layout=w.Layout(width="27em"))
     elif spec.name.endswith("learning_rate") and low and high:
         widget = LogFloatInput(default, low, high, label)
     else:
         widget = w.BoundedFloatText(value=default, min=low if low is not None else -1e9,
                                     max=high if high is not None else 1e9, step=0.01,
                                     description=label, style=STYLE,
-                                    layout=w.Layout(width="22em"))
+                                    layout=w.Layout(width="27em"))
     if spec.help:  # on the input itself (a box has no tooltip of its own)
         getattr(widget, "text", widget).tooltip = spec.help
     return widget

@@ -52,6 +52,7 @@ class TechniquePanel(w.VBox):
         self.summary = w.HTML()
         self.options = w.VBox()
         self.option_widgets = {}
+        self._composed_values, self._widgets_composed = {}, False
         self.run_button = w.Button(description="Run", button_style="primary")
         self.cancel_button = w.Button(description="Cancel", disabled=True)
         self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="",
@@ -87,6 +88,9 @@ class TechniquePanel(w.VBox):
         return self.composer.name if composing else self.recipe.value
 
     def _build_options(self) -> None:
+        if self._widgets_composed:  # remembered through invalid chains and other recipes
+            self._composed_values.update(
+                {key: widget.value for key, widget in self.option_widgets.items()})
         composing = self.recipe.value == COMPOSE
         self.composer.layout.display = None if composing else "none"
         name = self.recipe_name
@@ -94,15 +98,16 @@ class TechniquePanel(w.VBox):
                                                 self.state.job.active)
         if not name:
             self.summary.value, self.option_widgets, self.options.children = "", {}, []
+            self._widgets_composed = False
             return
         recipe = make_config(name)
         self.summary.value = f"<p>{escape(recipe.summary)}</p>"
-        typed = {key: widget.value for key, widget in self.option_widgets.items()} \
-            if composing else {}  # a stage's options keep their values as the chain grows
         self.option_widgets = {spec.name: option_widget(spec) for spec in recipe.options()}
-        for key, value in typed.items():
-            if key in self.option_widgets:
-                self.option_widgets[key].value = value
+        if composing:  # a stage's options keep what was typed as the chain changes
+            for key, value in self._composed_values.items():
+                if key in self.option_widgets:
+                    self.option_widgets[key].value = value
+        self._widgets_composed = composing
         self.options.children = list(self.option_widgets.values())
 
     def config(self):

@@ -164,8 +164,10 @@ class Recipe:
         if self.layout.summary:
             return self.layout.summary
         transforms = ", then ".join(stage.name for stage in self.transforms)
-        return (f"{transforms}, then the {self.export.name} export" if transforms else
-                f"The {self.export.name} export") + ": " + self.export.summary
+        if not transforms:
+            return self.export.summary
+        return (f"{transforms}, then exported as {self.export.name}; each stage's options are "
+                "named after it.")
 
     @property
     def transforms(self) -> tuple[Stage, ...]:
