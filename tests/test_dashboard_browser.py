@@ -84,6 +84,19 @@ class Page:
             }));
         }""")
 
+    def techniques(self, recipe: str):
+        """The Techniques panel with ``recipe`` chosen in its Recipe menu."""
+        self.open()
+        self.tab("Techniques")
+        panel = self.page.locator(".wb-techniques")
+        panel.locator("select").first.select_option(recipe)
+        return panel
+
+    @staticmethod
+    def option_input(panel, label: str):
+        """The input of the option labelled ``label`` in ``panel``."""
+        return panel.locator(f".widget-inline-hbox:has(label:text-is('{label}')) input").first
+
     def clean(self) -> None:
         assert self.errors == [], self.errors
         assert self.outside == [], self.outside
@@ -122,13 +135,10 @@ def test_each_point_shows_its_variant_and_a_reload_shows_the_same_chart(page, se
 
 
 def test_prune_from_the_techniques_panel_uses_the_default_options(page, served):
-    page.open()
-    page.tab("Techniques")
-    panel = page.page.locator(".wb-techniques")
-    panel.locator("select").first.select_option("prune")
+    panel = page.techniques("prune")
     page.page.get_by_text("learning rate").wait_for()
-    values = {label: panel.locator(f".widget-inline-hbox:has(label:text-is('{label}')) input")
-              .first.input_value() for label in ("learning rate", "sparsity", "epochs")}
+    values = {label: page.option_input(panel, label).input_value()
+              for label in ("learning rate", "sparsity", "epochs")}
     assert values == {"learning rate": str(PRUNE_LEARNING_RATE), "sparsity": "0.8",
                       "epochs": str(PRUNE_EPOCHS)}
     panel.get_by_role("button", name="Run", exact=True).click()
@@ -164,10 +174,7 @@ def test_wizard_recommends_the_next_step_when_int8_misses_the_target(page):
 
 
 def test_a_composition_built_in_the_dashboard_runs_with_its_stage_options(page, served):
-    page.open()
-    page.tab("Techniques")
-    panel = page.page.locator(".wb-techniques")
-    panel.locator("select").first.select_option("compose stages…")
+    panel = page.techniques("compose stages…")
     composer = panel.locator(".wb-composer")
     for stage in ("prune_2x4", "cluster"):
         composer.locator("select").first.select_option(stage)
@@ -177,7 +184,7 @@ def test_a_composition_built_in_the_dashboard_runs_with_its_stage_options(page, 
     panel.locator("label:text-is('int8: integer only')").wait_for(state="detached")  # rebuilt
     for label, value in (("prune_2x4: epochs", "1"), ("cluster: epochs", "0"),
                          ("cluster: clusters", "8")):
-        box = panel.locator(f".widget-inline-hbox:has(label:text-is('{label}')) input").first
+        box = page.option_input(panel, label)
         box.fill(value)
         box.press("Enter")
     panel.get_by_role("button", name="Run", exact=True).click()

@@ -62,9 +62,8 @@ class AppState(traitlets.HasTraits):
         same model on other data is another subject, never mixed in."""
         if self.task is None or self.results.empty:
             return self.results
-        rows = self.results[(self.results["model"] == self.task.name)
+        return self.results[(self.results["model"] == self.task.name)
                             & (self.results["data_hash"] == self.task.data_hash)]
-        return rows
 
     def with_deltas(self, frame: pd.DataFrame | None = None) -> pd.DataFrame:
         """``frame`` (default: every row) with its deltas against each model's baseline (the

@@ -113,12 +113,12 @@ def measure_latency(tflite: bytes, sample: np.ndarray, threads: int = 1, warmup:
     rounds = min(LATENCY_ROUNDS, runs)
     timings = [[] for _ in range(rounds)]
     for run in track(range(runs), f"latency, {threads} thread(s)", enabled=progress, unit="run"):
-        if run and run % max(runs // rounds, 1) == 0:
+        round_index = run * rounds // runs
+        if run and round_index != (run - 1) * rounds // runs:
             time.sleep(0.005)  # let a burst of other work pass between rounds
         start = time.perf_counter()
         runner.invoke()
-        timings[min(run * rounds // runs, rounds - 1)].append(
-            (time.perf_counter() - start) * 1000.0)
+        timings[round_index].append((time.perf_counter() - start) * 1000.0)
     quietest = min((round_ for round_ in timings if round_), key=np.median)
     return Latency(float(np.median(quietest)), float(np.percentile(quietest, 90)))
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from workbench.data import representative_array
 from workbench.errors import ConversionError, RecipeError
-from workbench.progress import converter_chatter_hidden, track
+from workbench.progress import converter_chatter_hidden
 
 
 # The names TensorFlow accepts for the ops a layer becomes (tensorflow/python/framework/ops.py).

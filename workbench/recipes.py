@@ -17,12 +17,11 @@ Example:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from workbench.errors import RecipeError
 from workbench.stages import STAGES, OptionSpec, Stage, get_stage
-from workbench.stages.clustering import CLUSTER_INITS  # noqa: F401  (re-exported)
 from workbench.stages.export import DEFAULT_CALIBRATION_SAMPLES  # noqa: F401
 from workbench.stages.pruning import PRUNE_EPOCHS, PRUNE_LEARNING_RATE  # noqa: F401
 
@@ -73,7 +72,7 @@ class Layout:
             for spec in cls.options():
                 public = self.public_name(stage, spec.name)
                 if public != HIDDEN and spec.name not in unused:
-                    slots.append(Slot(index, spec.name, _renamed(spec, public)))
+                    slots.append(Slot(index, spec.name, replace(spec, name=public)))
             facts |= cls.provides
         return slots
 
@@ -81,8 +80,7 @@ class Layout:
         """The public options, in stage order (the ``export`` choice last)."""
         specs = [slot.spec for slot in self.slots()]
         if self.export_choice:
-            exports = tuple(name for name in PRESETS if _is_lone_export(name))
-            specs.append(OptionSpec(EXPORT_OPTION, self.stage_names[-1], choices=exports,
+            specs.append(OptionSpec(EXPORT_OPTION, self.stage_names[-1], choices=PTQ_RECIPES,
                                     help="post-training recipe to export with"))
         return specs
 
@@ -130,12 +128,6 @@ class Layout:
         if self.export_choice:
             config[EXPORT_OPTION] = names[-1]
         return config
-
-
-def _renamed(spec: OptionSpec, name: str) -> OptionSpec:
-    from dataclasses import replace
-
-    return replace(spec, name=name)
 
 
 @dataclass(frozen=True)
@@ -275,10 +267,6 @@ PRESETS: dict[str, Layout] = {layout.name: layout for layout in (
 )}
 RECIPES = PRESETS  # the named recipes, as the command line and the dashboard list them
 PTQ_RECIPES = tuple(name for name in PRESETS if len(PRESETS[name].stage_names) == 1)
-
-
-def _is_lone_export(name: str) -> bool:
-    return name in PTQ_RECIPES
 
 
 def get_recipe(name: str) -> Layout:
