@@ -85,10 +85,17 @@ def one_output_model(input_shape=(8, 8, 1)):
         keras.layers.Flatten()(inputs)), name="one_output")
 
 
+def three_class_model():
+    import keras
+
+    inputs = keras.Input((8, 8, 1))
+    return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(inputs)))
+
+
 def two_input_model():
     import keras
 
-    a, b = keras.Input((4,)), keras.Input((4,))
+    a, b = keras.Input((4,), name="input_a"), keras.Input((4,), name="input_b")
     return keras.Model([a, b], keras.layers.Dense(2)(keras.layers.Concatenate()([a, b])))
 
 

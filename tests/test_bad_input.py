@@ -204,8 +204,9 @@ def _dataset(c, **replace):
 
 
 API = [
-    Case("float labels", "api", lambda c: _dataset(c, y_test=np.full(len(c.data.y_test), 0.5)),
-         r"y_test\[0\] = 0\.5", "Expected whole-number class labels", DataError),
+    Case("float labels scored by top-1", "api", lambda c: lambda: _prepare(c.small_model, _dataset(
+        c, y_test=np.full(len(c.data.y_test), 0.5))()), r"y_test\[0\] = 0\.5",
+        r"Expected class indices 0\.\.K-1 \(whole numbers\).*--metric mae", DataError),
     Case("inf in x_train", "api", lambda c: _dataset(c, x_train=np.where(
         np.arange(len(c.data.x_train))[:, None, None, None] == 2, np.inf, c.data.x_train)),
         r"x_train\[2\] holds inf", "Expected finite inputs", DataError),
@@ -215,17 +216,29 @@ API = [
     Case("zero-length x_test", "api", lambda c: _dataset(c, x_test=c.data.x_test[:0],
                                                          y_test=c.data.y_test[:0]),
          r"x_test has shape \(0, 8, 8, 1\)", "Expected at least one sample", DataError),
-    Case("one-hot labels", "api", lambda c: _dataset(c, y_test=np.eye(10)[c.data.y_test]),
-         r"y_test has shape \(450, 10\)", "use argmax", DataError),
+    Case("one-hot labels", "api", lambda c: lambda: _prepare(c.small_model, _dataset(
+        c, y_test=np.eye(10)[c.data.y_test])()), r"y_test has shape \(450, 10\)", "use argmax",
+        DataError),
     Case("label count differs", "api", lambda c: _dataset(c, y_train=c.data.y_train[:10]),
          r"y_train has shape \(10,\)", "with the same N", DataError),
     Case("text inputs", "api", lambda c: _dataset(c, x_test=np.full((3, 8, 8, 1), "a")),
          "x_test has dtype <U1", "expected real numbers", DataError),
     Case("one output scored with top-1", "api", lambda c: lambda: _prepare(
-        badfiles.one_output_model(), c.data), r"outputs shape \(None, 1\)",
-        r"Expected an output of shape \(batch, classes\)", DataError),
-    Case("two inputs", "api", lambda c: lambda: _prepare(badfiles.two_input_model(), None),
-         r"has 2 input\(s\)", "exactly one input", ModelLoadError),
+        badfiles.one_output_model(), c.data, metric="top1"), r"outputs shape \(None, 1\)",
+        r"needs class scores of shape \(batch, classes\).*Choose binary_accuracy", DataError),
+    Case("top-5 on 3 classes", "api", lambda c: lambda: _prepare(
+        badfiles.three_class_model(), _dataset(c, y_train=c.data.y_train % 3,
+                                               y_test=c.data.y_test % 3)(), metric="top5"),
+        r"outputs shape \(None, 3\)", "at least 5 classes", DataError),
+    Case("two inputs, one array", "api", lambda c: lambda: _prepare(
+        badfiles.two_input_model(), (np.zeros((8, 4)), np.zeros(8), np.zeros((8, 4)),
+                                     np.zeros(8))), "gives one input array",
+        r"has 2 inputs \(input_a, input_b\). Expected a dict keyed by these names", DataError),
+    Case("unknown metric", "api", lambda c: lambda: _prepare(c.small_model, c.data, metric="top2"),
+         "Unknown metric 'top2'", "Expected one of: top1, top5", DataError),
+    Case("a metric function that raises", "api", lambda c: lambda: _prepare(
+        c.small_model, c.data, metric=_broken_metric), "'_broken_metric' raised ZeroDivisionError",
+        r"Expected metric\(y_true, y_pred\) -> float", DataError),
     Case("npz is a single .npy", "api", lambda c: lambda: _load_npz(c, "single.npy.npz", (
         np.lib.format.magic(1, 0) + b"\0" * 32)), "is a single .npy array",
         "Expected an .npz archive", DataError),
@@ -275,10 +288,14 @@ API = [
 ]
 
 
-def _prepare(model, data):
+def _prepare(model, data, **options):
     from workbench.pipeline import prepare_task
 
-    return prepare_task(model, data, progress=False)
+    return prepare_task(model, data, progress=False, **options)
+
+
+def _broken_metric(y_true, y_pred):
+    return 1 / 0
 
 
 def _load(path):

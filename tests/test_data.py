@@ -57,12 +57,13 @@ def test_npz_mismatched_lengths(tmp_path, digits):
         load_npz(path)
 
 
-def test_npz_one_hot_labels_are_refused(tmp_path, digits):
+def test_npz_one_hot_labels_load_and_are_kept_for_the_metric(tmp_path, digits):
+    """One-hot labels are data (regression targets could look the same); top-1 refuses them
+    when the task is prepared (tests/test_bad_input.py)."""
     one_hot = np.eye(10)[digits.y_test]
     path = _save(tmp_path / "onehot.npz", x_train=digits.x_train, y_train=digits.y_train,
                  x_test=digits.x_test, y_test=one_hot)
-    with pytest.raises(DataError, match="use argmax"):
-        load_npz(path)
+    assert load_npz(path).y_test.shape == (450, 10)
 
 
 def test_npz_missing_or_unreadable(tmp_path):

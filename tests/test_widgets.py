@@ -48,7 +48,7 @@ def test_opening_on_a_workspace_with_results_shows_them(workspace, ptq_rows):
         list(app.state.model_results().query("recipe == 'int8'")["run_id"])
     assert "Pareto front (ringed" in app.explorer.explanation.value
     table = app.results.table.value
-    assert "<th>Size (KB)</th>" in table and "<th>Accuracy lost (points)</th>" in table
+    assert "<th>Size (KB)</th>" in table and "<th>Lost vs float</th>" in table
     layers = app.model_panel.layers.value
     assert "<th>macs</th>" in layers and "294912" in layers  # down_conv: 8x8 -> 4x4x32, 3x3x32
 
@@ -279,7 +279,7 @@ def test_results_read_at_a_glance_filter_download_compare_and_delete(explored):
     panel, state = explored.results, explored.state
     assert panel.model.value == "default"
     headers = re.findall(r"<th>([^<]*)</th>", panel.table.value)
-    assert headers[:4] == ["Model", "Recipe", "Accuracy (%)", "Accuracy lost (points)"]
+    assert headers[:4] == ["Model", "Recipe", "Accuracy (%)", "Lost vs float"]
     cells = re.findall(r"<td>([^<]*)</td>", panel.table.value)
     assert {cells[i + 1] for i in range(0, len(cells), len(headers))} == \
         {"float32", "int8", "prune"}

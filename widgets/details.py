@@ -34,6 +34,7 @@ def figures_table(row) -> str:
          "no dataset: not measured" if _missing(row["accuracy"]) else "" if _missing(drop)
          else f"{drop:.2f} points lost against the float model" if drop >= 0
          else f"{-drop:.2f} points gained against the float model"),
+        *_metric_line(row, drop),
         ("size", _number(row["size_bytes"] / 1024, ".1f", " KB"),
          _times(row.get("x_smaller"), "smaller")),
         ("gzip size", _number(row["gzip_bytes"] / 1024, ".1f", " KB"),
@@ -44,6 +45,20 @@ def figures_table(row) -> str:
     body = "".join(f"<tr><th>{escape(name)}</th><td>{escape(value)}</td>"
                    f"<td>{escape(delta)}</td></tr>" for name, value, delta in lines)
     return f"<table class='wb-table wb-figures'>{body}</table>"
+
+
+def _metric_line(row, drop) -> list[tuple]:
+    """The task's metric when it is not top-1 (which the accuracy line already shows)."""
+    from workbench.compare import row_metric
+
+    metric = row_metric(row.get("metric"), row.get("higher_is_better"))
+    if metric is None or metric.name == "top1":
+        return []
+    direction = "higher" if metric.higher_is_better else "lower"
+    change = "" if _missing(drop) else (
+        f"{abs(drop):.3g} {metric.unit} {'lost' if drop >= 0 else 'gained'} against the float "
+        f"model ({metric.format(row.get('float_score'))})")
+    return [(f"{metric.name} ({direction} is better)", metric.format(row.get("score")), change)]
 
 
 def _missing(value) -> bool:

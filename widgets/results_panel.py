@@ -24,7 +24,8 @@ def _columns(device: str) -> list[tuple]:
     return [
         ("Model", "model", None, "s", None), ("Recipe", "recipe", None, "s", None),
         ("Accuracy (%)", "accuracy", 100.0, ".2f", "high"),
-        ("Accuracy lost (points)", "drop_points", 1.0, ".2f", "low"),
+        ("Lost vs float", "drop_points", 1.0, ".3g", "low"),
+        ("Metric", "metric", None, "s", None), ("Score", "score", 1.0, ".4g", None),
         ("Size (KB)", "size_bytes", 1 / 1024, ".1f", "low"),
         ("x smaller", "x_smaller", 1.0, ".2f", "high"),
         ("Gzip (KB)", "gzip_bytes", 1 / 1024, ".1f", "low"),
@@ -63,7 +64,7 @@ def display_table(frame: pd.DataFrame, device: str) -> pd.DataFrame:
         else [False] * len(frame)
     for header, column, scale, fmt, _ in _columns(device):
         if column in frame:
-            shown[header] = [NO_DATA if missing and column in ("accuracy", "drop_points")
+            shown[header] = [NO_DATA if missing and column in ("accuracy", "drop_points", "score")
                              else _format(value, scale, fmt)
                              for value, missing in zip(frame[column], without_data)]
     return pd.DataFrame(shown)

@@ -29,6 +29,7 @@ class WizardPanel(w.VBox):
         self.drop = w.BoundedFloatText(value=DEFAULT_MAX_DROP, min=0.0, max=100.0, step=0.1,
                                        description="Max drop", layout=w.Layout(width="14em"))
         self.drop_meaning = w.HTML()
+        self.drop_unit = w.HTML("&nbsp;accuracy points")
         self.recommendation = w.HTML()
         self.status = PanelStatus()
         self.run_button = w.Button(description="Run the recommended recipes",
@@ -51,7 +52,7 @@ class WizardPanel(w.VBox):
         state.observe(lambda _: self._rejudge(), names="device")
         self.steps.append(w.VBox([
             w.HTML("<b>How much accuracy may it lose?</b>"),
-            w.HBox([self.drop, w.HTML("&nbsp;accuracy points")]), self.drop_meaning,
+            w.HBox([self.drop, self.drop_unit]), self.drop_meaning,
             self.recommendation, self.run_button, self.status,
             w.HBox([self.progress, self.phase]), self.outcome, self.next_button]))
         super().__init__([w.HTML("<h3>Which technique?</h3>"), *self.steps])
@@ -78,15 +79,30 @@ class WizardPanel(w.VBox):
             step.layout.display = None if all(answered[:index]) else "none"
 
     def _explain_drop(self) -> None:
+        """The allowed drop in the task's metric: points of a fraction metric (top-1, AUC...),
+        the metric's own units otherwise (MAE), with what it means for the float model."""
         task = self.state.task
-        reference = task.float_accuracy if task is not None and task.dataset is not None \
-            else None
-        example = (f" (the float model scores {100 * reference:.1f}%, so a variant must score "
-                   f"at least {100 * reference - self.drop.value:.1f}%)" if reference else "")
+        metric = task.metric if task is not None else None
+        reference = task.float_score if metric is not None else None
+        if metric is None or metric.fraction:
+            name = "test accuracy" if metric is None or metric.name == "top1" else metric.name
+            self.drop_unit.value = f"&nbsp;{escape(name)} points"
+            example = (f" (the float model scores {100 * reference:.1f}%, so a variant must "
+                       f"score at least {100 * reference - self.drop.value:.1f}%)"
+                       if reference is not None else "")
+            allowed = f"{self.drop.value:g} point(s) of {name}"
+        else:
+            direction = "higher" if metric.higher_is_better else "lower"
+            self.drop_unit.value = f"&nbsp;{escape(metric.unit)} ({direction} is better)"
+            sign = -1 if metric.higher_is_better else 1
+            bound = reference + sign * self.drop.value
+            example = (f" (the float model scores {reference:.4g}, so a variant must score at "
+                       f"{'least' if sign < 0 else 'most'} {bound:.4g})")
+            allowed = f"{self.drop.value:g} {metric.unit}"
         self.drop_meaning.value = (
-            f"<i>A variant may lose at most {self.drop.value:g} point(s) of test accuracy "
-            f"against the float model{escape(example)}. After the run, the wizard checks each "
-            "variant against this and against the device's latency and memory.</i>")
+            f"<i>A variant may lose at most {escape(allowed)} against the float "
+            f"model{escape(example)}. After the run, the wizard checks each variant against "
+            "this and against the device's latency and memory.</i>")
 
     def advice(self):
         values = {key: buttons.value for key, buttons in self.answers.items()}

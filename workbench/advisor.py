@@ -134,6 +134,7 @@ class Verdict:
     latency_ms: float | None  # on the device; None when it cannot run there
     fits: bool
     misses: list[str] = field(default_factory=list)  # why it does not meet the target
+    unit: str = "points"  # of the drop: points of a fraction metric, else the metric's units
 
     @property
     def meets(self) -> bool:
@@ -189,7 +190,11 @@ def _verdict(row, device: str, max_drop_points: float, whole_graph: bool) -> Ver
     drop = number("drop_points")
     latency = number(f"est_ms__{device}")
     fits = number(f"fits__{device}")
-    verdict = Verdict(row["run_id"], row["recipe"], drop, latency, bool(fits))
+    from workbench.compare import row_metric
+
+    metric = row_metric(row.get("metric"), row.get("higher_is_better"))
+    verdict = Verdict(row["run_id"], row["recipe"], drop, latency, bool(fits),
+                      unit=metric.unit if metric else "points")
     on_device = number(f"accel_fraction__{device}")
     if latency is None:
         verdict.misses.append(f"cannot run on {device}")
@@ -199,7 +204,8 @@ def _verdict(row, device: str, max_drop_points: float, whole_graph: bool) -> Ver
     elif not fits:
         verdict.misses.append(f"does not fit {device}'s memory")
     if drop is not None and drop > max_drop_points:
-        verdict.misses.append(f"loses {drop:.1f} points (at most {max_drop_points:g} allowed)")
+        verdict.misses.append(f"loses {_amount(drop, verdict.unit)} (at most {max_drop_points:g} "
+                              "allowed)")
     return verdict
 
 
@@ -215,11 +221,16 @@ def _ranking(priority: str, results):
     return key
 
 
+def _amount(drop: float, unit: str) -> str:
+    """``0.5 points``, or ``1.27 MAE`` for a metric in its own units."""
+    return f"{drop:.1f} points" if unit == "points" else f"{drop:.3g} {unit}"
+
+
 def _meets_sentence(chosen: Verdict, device: str, max_drop_points: float) -> str:
     drop = chosen.drop_points
     accuracy = ("accuracy not measured (no dataset)" if drop is None else
-                f"{-drop:.1f} points gained" if drop <= -0.05 else
-                f"{max(drop, 0.0):.1f} points lost (at most {max_drop_points:g})")
+                f"{_amount(-drop, chosen.unit)} gained" if drop <= -0.05 else
+                f"{_amount(max(drop, 0.0), chosen.unit)} lost (at most {max_drop_points:g})")
     return (f"{chosen.recipe} meets the target: {accuracy}, {chosen.latency_ms:.3g} ms "
             f"estimated on {device}, and it fits the device's memory.")
 

@@ -76,7 +76,24 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (run, sweep, estimate):
         sub.add_argument("--model", default="default",
                          help="'default', a zoo name (e.g. mobilenet_v1:128) or a model file")
-        sub.add_argument("--data", help=".npz with x_train, y_train, x_test, y_test")
+        sub.add_argument("--data", help="an .npz (x_train, y_train, x_test, y_test), a .csv "
+                                        "(with --label-column), a folder with one subfolder "
+                                        "per class (or train/ and test/ of them), or a .zip of one")
+        sub.add_argument("--label-column", help="the label column of a --data CSV")
+        sub.add_argument("--preprocessing", default="unit",
+                         help="image folders: none (0..255), unit ([0,1], default), symmetric "
+                              "([-1,1]) or a keras.applications family (e.g. mobilenet_v2)")
+        sub.add_argument("--validation-split", type=float, default=0.2,
+                         help="image folder without train/ and test/: the test share (0.2)")
+        sub.add_argument("--seed", type=int, default=0,
+                         help="seed of the train/test split of a folder or CSV (default: 0)")
+        sub.add_argument("--metric", help="top1 (class scores, default), top5, f1, "
+                                          "binary_accuracy, auc (one sigmoid), mae, rmse")
+        sub.add_argument("--output", help="the output the metric reads (multi-output models)")
+        sub.add_argument("--input-size", help="size for an input with free dimensions, e.g. "
+                                              "96x96 (default: the data's)")
+        sub.add_argument("--weights", help="weights file for a zoo model (e.g. the ImageNet "
+                                           ".h5 of mobilenet_v2:224:imagenet)")
         sub.add_argument("--max-data-gb", type=float, default=None,
                          help="refuse a dataset that needs more memory than this (default: "
                               "$WORKBENCH_MAX_DATA_GB or 4)")
@@ -140,7 +157,7 @@ def execute(args: argparse.Namespace) -> int:
         raise WorkbenchError(f"Received --latency-runs {args.latency_runs}; expected at least 1.")
     check_output_folder(Path(args.out))
     store = ExperimentStore(args.workspace)
-    task = prepare_task(args.model, _dataset(args), store.workspace, safe_mode=not args.unsafe)
+    task = prepare_task(args.model, workspace=store.workspace, **task_options(args))
     devices = None if args.devices is None else [
         name.strip() for name in args.devices.split(",") if name.strip()]
     result = sweep(task, configs, store, force=args.force, latency_runs=args.latency_runs,
@@ -152,14 +169,22 @@ def execute(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if result.failures else 0
 
 
-def _dataset(args: argparse.Namespace):
-    """``--data`` loaded with ``--max-data-gb`` (None without ``--data``)."""
-    from workbench.data import load_npz
+def task_options(args: argparse.Namespace) -> dict:
+    """``prepare_task``'s arguments from the data, metric and model flags."""
     from workbench.npz import max_data_bytes
 
-    if args.data is None:
-        return None
-    return load_npz(args.data, max_bytes=max_data_bytes(args.max_data_gb))
+    size = None
+    if args.input_size:
+        try:
+            size = tuple(int(part) for part in args.input_size.lower().split("x"))
+        except ValueError:
+            raise WorkbenchError(f"Received --input-size {args.input_size!r}; expected sizes "
+                                 "joined by x, e.g. 96x96.") from None
+    return {"data": args.data, "safe_mode": not args.unsafe, "metric": args.metric,
+            "output": args.output, "input_size": size, "weights": args.weights,
+            "label_column": args.label_column, "preprocessing": args.preprocessing,
+            "validation_split": args.validation_split, "seed": args.seed,
+            "max_bytes": max_data_bytes(args.max_data_gb)}
 
 
 def check_output_folder(out: Path) -> None:
@@ -241,8 +266,8 @@ def convert_variant(args: argparse.Namespace) -> bytes:
 
     config = make_config(args.recipe, parse_settings(args.settings))
     store = ExperimentStore(args.workspace)
-    task = prepare_task(args.model, _dataset(args), store.workspace, safe_mode=not args.unsafe,
-                        progress=False)
+    task = prepare_task(args.model, workspace=store.workspace, progress=False,
+                        **task_options(args))
     row = run(task, config, store, latency_runs=5, progress=False, devices=[])
     return Path(row["tflite_path"]).read_bytes()
 
@@ -267,8 +292,8 @@ def export_results(frame, out: Path, model_name: str):
 
 
 def print_summary(frame, out: Path) -> None:
-    columns = ["recipe", "size_bytes", "gzip_bytes", "accuracy", "agreement", "latency_ms",
-               "latency_ms_all_cores", "cached"]
+    columns = ["recipe", "size_bytes", "gzip_bytes", "metric", "score", "score_drop",
+               "accuracy", "agreement", "latency_ms", "latency_ms_all_cores", "cached"]
     if len(frame):
         print(frame[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}",
                                         na_rep="n/a"))

@@ -31,14 +31,64 @@ def baselines(frame: pd.DataFrame) -> pd.DataFrame:
     return rows.sort_values("created_at").groupby(keys).tail(1).set_index(keys)
 
 
+def row_metric(name, higher_is_better=None):
+    """The ``Metric`` a row was scored by (built-in by name; a user function's direction from
+    the row), or None for a row without a score."""
+    from workbench.metrics import METRICS, Metric
+
+    if not isinstance(name, str) or not name:
+        return None
+    if name in METRICS:
+        return METRICS[name]
+    higher = True if higher_is_better is None or pd.isna(higher_is_better) \
+        else bool(higher_is_better)
+    return Metric(name, lambda *_: 0.0, higher_is_better=higher)
+
+
+def merit_frame(frame: pd.DataFrame):
+    """The rows one chart can compare, with ``merit`` (the metric's value; top-1 accuracy for
+    rows stored before metrics existed) and ``float_merit``; the metric is the newest scored
+    row's. Returns ``(rows, metric, left_out)``: rows scored by another metric are left out
+    (with ``reason``), as are rows without a score when others have one."""
+    frame = frame.copy()
+    score = pd.to_numeric(frame.get("score", pd.Series(index=frame.index, dtype=float)),
+                          errors="coerce")
+    names = frame.get("metric", pd.Series(index=frame.index, dtype=object))
+    legacy = score.isna() & frame["accuracy"].notna()
+    frame["merit"] = score.where(~legacy, pd.to_numeric(frame["accuracy"], errors="coerce"))
+    frame["float_merit"] = pd.to_numeric(frame.get("float_score", frame["float_accuracy"]),
+                                         errors="coerce").where(~legacy, frame["float_accuracy"])
+    frame["metric"] = names.where(~legacy, "top1")
+    scored = frame[frame["merit"].notna()]
+    if scored.empty:
+        return frame, None, frame.iloc[0:0].assign(reason=[])
+    newest = scored.sort_values("created_at").iloc[-1] if "created_at" in scored else \
+        scored.iloc[-1]
+    metric = row_metric(newest["metric"], newest.get("higher_is_better"))
+    same = frame["merit"].notna() & (frame["metric"] == metric.name)
+    other = frame[frame["merit"].notna() & ~same].assign(
+        reason=lambda rows: "scored by " + rows["metric"].astype(str) + f", not {metric.name}: "
+        "show its model alone to compare it")
+    unscored = frame[frame["merit"].isna()].assign(
+        reason="no score: the model has no dataset (load one with it)")
+    return frame[same], metric, pd.concat([other, unscored])
+
+
 def with_deltas(frame: pd.DataFrame, latency: str = "latency_ms") -> pd.DataFrame:
-    """``frame`` plus ``drop_points`` (accuracy points lost, positive when worse),
+    """``frame`` plus ``drop_points`` (the metric lost, positive when worse: points for
+    fraction metrics such as top-1, the metric's own units for MAE or RMSE),
     ``x_smaller``, ``x_smaller_gzip`` and ``x_faster`` (baseline over variant, by ``latency``:
     the measured host latency or a device estimate column); NaN where a figure is missing. A
     variant is compared with the float32 variant of its own model on its own data."""
     frame = frame.copy()
-    frame["drop_points"] = 100.0 * (pd.to_numeric(frame["float_accuracy"])
-                                    - pd.to_numeric(frame["accuracy"]))
+    legacy = 100.0 * (pd.to_numeric(frame["float_accuracy"]) - pd.to_numeric(frame["accuracy"]))
+    if "score_drop" in frame:
+        scale = frame["metric"].map(lambda name: getattr(row_metric(name), "display_scale",
+                                                         float("nan")))
+        drop = pd.to_numeric(frame["score_drop"], errors="coerce") * scale
+        frame["drop_points"] = drop.where(drop.notna(), legacy)
+    else:
+        frame["drop_points"] = legacy
     keys = _subject_keys(frame)
     reference = baselines(frame)
     index = pd.MultiIndex.from_frame(frame[keys]) if len(keys) > 1 else pd.Index(frame["model"])

@@ -20,20 +20,49 @@ BATCH_SIZE = 32
 DEFAULT_SEED = 0
 
 
-def outputs_are_probabilities(model, sample: np.ndarray) -> bool:
-    """True if the model already outputs class probabilities (non-negative, rows sum to 1)."""
-    outputs = np.asarray(model(sample[:16], training=False))
-    return bool((outputs >= 0).all() and np.allclose(outputs.sum(axis=-1), 1.0, atol=1e-3))
-
-
 def steps_per_epoch(dataset) -> int:
-    return int(np.ceil(len(dataset.x_train) / BATCH_SIZE))
+    return int(np.ceil(dataset.train_size / BATCH_SIZE))
+
+
+def losses_for(model, dataset):
+    """The training loss of each output, from its shape and the labels: sparse cross-entropy
+    for class scores, binary cross-entropy for one unit with 0/1 labels, mean squared error
+    otherwise (logits or probabilities, as the model outputs them); a dict for several
+    outputs."""
+    import keras
+
+    sample = dataset.calibration_inputs(16)
+    outputs = model(sample, training=False)
+    outputs = outputs if isinstance(outputs, dict) else dict(zip(
+        model.output_names, outputs if isinstance(outputs, (list, tuple)) else [outputs]))
+    labels = dataset.y_test
+    losses = {}
+    for name, values in outputs.items():
+        values = np.asarray(values)
+        target = labels[name] if isinstance(labels, dict) else labels
+        whole = np.asarray(target).dtype.kind in "iu"
+        if values.ndim == 2 and values.shape[-1] >= 2 and whole:
+            probabilities = bool((values >= 0).all() and np.allclose(values.sum(-1), 1.0,
+                                                                         atol=1e-3))
+            losses[name] = keras.losses.SparseCategoricalCrossentropy(
+                from_logits=not probabilities)
+        elif values.reshape(len(values), -1).shape[1] == 1 and whole and \
+                set(np.unique(target)) <= {0, 1}:
+            probabilities = bool(((values >= 0) & (values <= 1)).all())
+            losses[name] = keras.losses.BinaryCrossentropy(from_logits=not probabilities)
+        else:
+            losses[name] = keras.losses.MeanSquaredError()
+    if isinstance(labels, dict) and set(labels) != set(losses):
+        raise WorkbenchError(
+            f"Fine-tuning needs labels for every output ({', '.join(losses)}); the data labels "
+            f"{', '.join(labels)}. Label every output, or use a post-training recipe.")
+    return next(iter(losses.values())) if len(losses) == 1 else losses
 
 
 def fine_tune(model, dataset, epochs: int, learning_rate: float, callbacks=(),
               progress: bool = True, description: str = "fine-tuning", seed: int | None = None):
-    """Train ``model`` in place with Adam and sparse cross-entropy; deterministic
-    (``seed``, default ``DEFAULT_SEED``).
+    """Train ``model`` in place with Adam on ``dataset``'s training split, the loss following
+    each output (``losses_for``); deterministic (``seed``, default ``DEFAULT_SEED``).
 
     If an epoch ends with a NaN or infinite loss, training stops, the model gets back the
     weights of the last epoch that ended well, and a ``WorkbenchError`` says so.
@@ -41,12 +70,12 @@ def fine_tune(model, dataset, epochs: int, learning_rate: float, callbacks=(),
     import keras
 
     keras.utils.set_random_seed(DEFAULT_SEED if seed is None else seed)
-    from_logits = not outputs_are_probabilities(model, dataset.x_train)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
-                  metrics=["accuracy"])
+    loss = losses_for(model, dataset)
+    classifier = isinstance(loss, keras.losses.SparseCategoricalCrossentropy)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss,
+                  metrics=["accuracy"] if classifier else None)
     guard = _finite_loss_guard()
-    model.fit(dataset.x_train, dataset.y_train, epochs=epochs, batch_size=BATCH_SIZE, verbose=0,
+    model.fit(**dataset.fit_arguments(BATCH_SIZE), epochs=epochs, verbose=0,
               callbacks=[*callbacks, guard, epoch_callback(epochs, description, enabled=progress)])
     if guard.failed_epoch is not None:
         model.set_weights(guard.good_weights)

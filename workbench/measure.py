@@ -57,31 +57,104 @@ def dequantize_output(y: np.ndarray, detail: dict) -> np.ndarray:
     return y.astype("float32")
 
 
-def tflite_predict(tflite: bytes, x: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE,
-                   progress: bool = True) -> np.ndarray:
-    """Run ``x`` through the model in LiteRT; returns float outputs, one row per sample."""
+def io_details(runner, output_names: list[str] | None = None) -> tuple[dict, dict]:
+    """The model's input and output tensor details by name: inputs by their signature names
+    (the Keras input names), outputs by ``output_names`` (the Keras output names, in the order
+    the converter numbered them ``output_0``, ``output_1``...)."""
+    signatures = runner.get_signature_list()
+    if not signatures:  # a flatbuffer without a signature: position is all there is
+        inputs = {detail["name"]: detail for detail in runner.get_input_details()}
+        outputs = runner.get_output_details()
+    else:
+        signature = runner.get_signature_runner(next(iter(signatures)))
+        inputs = signature.get_input_details()
+        outputs = [detail for _, detail in sorted(
+            signature.get_output_details().items(), key=lambda item: _output_number(item[0]))]
+    names = output_names if output_names and len(output_names) == len(outputs) else \
+        [f"output_{index}" for index in range(len(outputs))]
+    return inputs, dict(zip(names, outputs))
+
+
+def _output_number(name: str):
+    number = name.rpartition("_")[2]
+    return (0, int(number), name) if name.startswith("output_") and number.isdigit() \
+        else (1, 0, name)
+
+
+def tflite_predict(tflite: bytes, x, batch_size: int = DEFAULT_BATCH_SIZE,
+                   progress: bool = True, output_names: list[str] | None = None,
+                   batches: int | None = None):
+    """Run inputs through the model in LiteRT; returns float outputs, one row per sample (a dict
+    by output name for several outputs).
+
+    ``x`` is an array (or a dict of arrays by input name), or an iterable of such batches
+    (``batches``: how many, for the progress bar)."""
+    from workbench.data import structure
+
     runner = interpreter(tflite, threads=os.cpu_count() or 1)
-    detail = runner.get_input_details()[0]
-    if detail["shape_signature"][0] != -1:  # fixed batch size: go one sample at a time
-        batch_size = int(detail["shape"][0])
-    outputs, current = [], None
-    starts = range(0, len(x), batch_size)
-    for start in track(starts, "evaluating in LiteRT", enabled=progress, unit="batch"):
-        batch = x[start:start + batch_size]
-        if len(batch) != current:
-            runner.resize_tensor_input(detail["index"], [len(batch), *detail["shape"][1:]])
-            runner.allocate_tensors()
-            current = len(batch)
-        runner.set_tensor(detail["index"], quantize_input(batch, detail))
-        runner.invoke()
-        out = runner.get_output_details()[0]
-        outputs.append(dequantize_output(runner.get_tensor(out["index"]), out))
-    return np.concatenate(outputs)
+    inputs, outputs = io_details(runner, output_names)
+    if isinstance(x, (np.ndarray, dict)):
+        chunks = (structure.take(x, start, start + batch_size)
+                  for start in range(0, structure.length(x), batch_size))
+        batches = -(-structure.length(x) // batch_size)
+    else:
+        chunks = iter(x)
+    fixed = any(detail["shape_signature"][0] != -1 for detail in inputs.values())
+    results: dict[str, list] = {name: [] for name in outputs}
+    current = None
+    for chunk in track(chunks, "evaluating in LiteRT", total=batches, enabled=progress,
+                       unit="batch"):
+        keyed = structure.by_name(chunk, list(inputs), "input", "the .tflite")
+        keyed = keyed if isinstance(keyed, dict) else {next(iter(inputs)): keyed}
+        for pieces in _pieces(keyed, fixed):
+            size = structure.length(pieces)
+            if size != current:
+                for name, detail in inputs.items():
+                    runner.resize_tensor_input(detail["index"], [size, *detail["shape"][1:]])
+                runner.allocate_tensors()
+                current = size
+            for name, detail in inputs.items():
+                runner.set_tensor(detail["index"], quantize_input(pieces[name], detail))
+            runner.invoke()
+            for name, detail in outputs.items():
+                results[name].append(dequantize_output(runner.get_tensor(detail["index"]),
+                                                       detail))
+    merged = {name: np.concatenate(parts) for name, parts in results.items()}
+    return next(iter(merged.values())) if len(merged) == 1 else merged
 
 
-def keras_predict(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Float outputs of the Keras model on ``x``."""
-    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+def _pieces(keyed: dict, fixed: bool):
+    """A batch as it is fed: whole, or one sample at a time for a fixed-batch model."""
+    if not fixed:
+        yield keyed
+        return
+    from workbench.data import structure
+
+    for index in range(structure.length(keyed)):
+        yield structure.take(keyed, index, index + 1)
+
+
+def keras_predict(model, x, batch_size: int = 256):
+    """Float outputs of the Keras model on ``x`` (an array, a dict of arrays, or an iterable
+    of such batches); a dict by output name for several outputs."""
+    from workbench.data import structure
+
+    if isinstance(x, (np.ndarray, dict, tuple)):
+        parts = [model.predict(x, batch_size=batch_size, verbose=0)]
+    else:
+        parts = [model.predict_on_batch(batch) for batch in x]
+    parts = [_by_output_name(model, part) for part in parts]
+    return structure.concatenate(parts)
+
+
+def _by_output_name(model, outputs):
+    if isinstance(outputs, dict):
+        return {name: np.asarray(outputs[name]) for name in model.output_names}
+    if isinstance(outputs, (list, tuple)):
+        if len(outputs) == 1:
+            return np.asarray(outputs[0])
+        return {name: np.asarray(value) for name, value in zip(model.output_names, outputs)}
+    return np.asarray(outputs)
 
 
 def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
@@ -97,17 +170,25 @@ def agreement(outputs_a: np.ndarray, outputs_b: np.ndarray) -> float:
 LATENCY_ROUNDS = 5
 
 
-def measure_latency(tflite: bytes, sample: np.ndarray, threads: int = 1, warmup: int = 5,
+def measure_latency(tflite: bytes, sample, threads: int = 1, warmup: int = 5,
                     runs: int = 50, progress: bool = True) -> Latency:
     """Single-sample invokes after ``warmup`` untimed ones, in ``LATENCY_ROUNDS`` rounds a few
     milliseconds apart: the median and p90 of the quietest round (the one with the lowest
     median), so a moment when another process holds the CPU does not count as the model's
     latency."""
+    from workbench.data import structure
+
     runner = interpreter(tflite, threads=threads)
-    detail = runner.get_input_details()[0]
-    runner.resize_tensor_input(detail["index"], [1, *detail["shape"][1:]])
+    inputs, _ = io_details(runner)
+    keyed = structure.by_name(sample, list(inputs), "input", "the .tflite")
+    keyed = keyed if isinstance(keyed, dict) else {next(iter(inputs)): keyed}
+    for name, detail in inputs.items():
+        runner.resize_tensor_input(detail["index"], [1, *detail["shape"][1:]])
     runner.allocate_tensors()
-    runner.set_tensor(detail["index"], quantize_input(sample[None], detail))
+    for name, detail in inputs.items():
+        one = np.asarray(keyed[name])  # one sample, with or without its batch axis
+        one = one[None] if one.ndim == len(detail["shape"]) - 1 else one[:1]
+        runner.set_tensor(detail["index"], quantize_input(one, detail))
     for _ in range(warmup):
         runner.invoke()
     rounds = min(LATENCY_ROUNDS, runs)

@@ -24,12 +24,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
 
-import numpy as np
 
 from workbench import __version__
-from workbench.data import Dataset, check_fits_model, generated_inputs, load_digits_task, load_npz
-from workbench.errors import DataError, ModelLoadError, WorkbenchError
+from workbench.data import check_fits_model, generated_inputs, load_digits_task
+from workbench.errors import DataError, WorkbenchError
 from workbench.fingerprint import model_fingerprint
+from workbench.metrics import DEFAULT_METRIC, Metric
 from workbench.recipes import Recipe
 from workbench.progress import report_phase
 from workbench.store import ExperimentStore
@@ -39,11 +39,17 @@ GENERATED_DATA = "generated"
 
 @dataclass(eq=False)
 class Task:
-    """A model and the dataset it is scored on (``None`` for zoo models: no accuracy)."""
+    """A model, the data it is scored on and the metric that scores it (``dataset`` and
+    ``metric`` are ``None`` for zoo models without data: no score). ``output`` names the output
+    the metric reads (``None``: every output, for a user function on a multi-output model);
+    ``notes`` say what preparing the task decided (e.g. an input size fixed from the data)."""
 
     name: str
     model: Any
-    dataset: Dataset | None
+    dataset: Any
+    metric: Metric | None = None
+    output: str | None = None
+    notes: str = ""
 
     @cached_property
     def model_hash(self) -> str:
@@ -51,53 +57,125 @@ class Task:
 
     @property
     def data_hash(self) -> str:
-        return self.dataset.fingerprint if self.dataset else GENERATED_DATA
+        if self.dataset is None:
+            return GENERATED_DATA
+        if self.metric is None or (self.metric.name == DEFAULT_METRIC and self.output in (
+                None, self.model.output_names[0])):
+            return self.dataset.fingerprint  # top-1 on the first output: keys as before
+        return f"{self.dataset.fingerprint}:{self.metric.name}:{self.output}"
 
     @property
     def input_shape(self) -> tuple:
         return tuple(self.model.inputs[0].shape)
 
+    @property
+    def output_names(self) -> list[str]:
+        return list(self.model.output_names)
+
     @cached_property
-    def float_outputs(self) -> np.ndarray | None:
-        """The Keras model's outputs on the test split (computed once)."""
+    def float_outputs(self):
+        """The Keras model's outputs on the test split (computed once, batch by batch)."""
         from workbench.measure import keras_predict
 
-        return keras_predict(self.model, self.dataset.x_test) if self.dataset else None
+        if self.dataset is None:
+            return None
+        return keras_predict(self.model, self.dataset.test_input_batches(TEST_BATCH_SIZE))
+
+    def chosen(self, outputs):
+        """The outputs the metric reads: the chosen output, or all of them (a dict)."""
+        if isinstance(outputs, dict) and self.output is not None:
+            return outputs[self.output]
+        return outputs
+
+    @property
+    def labels(self):
+        """The test labels the metric reads (the chosen output's when labels are per output)."""
+        labels = self.dataset.y_test
+        if isinstance(labels, dict) and self.output is not None:
+            return labels[self.output]
+        return labels
+
+    def score(self, outputs) -> float | None:
+        return self.metric.score(self.labels, self.chosen(outputs)) if self.metric else None
+
+    @cached_property
+    def float_score(self) -> float | None:
+        return self.score(self.float_outputs) if self.dataset is not None else None
+
+    def accuracy(self, outputs) -> float | None:
+        """Top-1 (class scores) or binary accuracy (one sigmoid), for classifiers; else None."""
+        scorer = self.classifier_metric
+        return scorer.score(self.labels, self.chosen(outputs)) if scorer else None
+
+    @cached_property
+    def classifier_metric(self) -> Metric | None:
+        if self.dataset is None or isinstance(self.labels, dict):
+            return None
+        from workbench.metrics import METRICS
+
+        for name in ("top1", "binary_accuracy"):
+            try:
+                METRICS[name].check_fits(self.chosen_output_shape, self.labels)
+                return METRICS[name]
+            except DataError:
+                continue
+        return None
+
+    @property
+    def chosen_output_shape(self) -> tuple:
+        index = self.output_names.index(self.output) if self.output in self.output_names else 0
+        return tuple(self.model.outputs[index].shape)
 
     @cached_property
     def float_accuracy(self) -> float | None:
-        from workbench.measure import accuracy
+        return self.accuracy(self.float_outputs) if self.dataset is not None else None
 
-        return accuracy(self.float_outputs, self.dataset.y_test) if self.dataset else None
-
-    def representative_data(self, count: int) -> np.ndarray:
+    def representative_data(self, count: int):
         if self.dataset is not None:
-            return self.dataset.x_train[:count]
+            return self.dataset.calibration_inputs(count)
         return generated_inputs(self.input_shape, count)
 
-    def latency_sample(self) -> np.ndarray:
+    def latency_sample(self):
         if self.dataset is not None:
-            return self.dataset.x_test[0]
+            return self.dataset.sample_input()
         return generated_inputs(self.input_shape, 1, seed=1)[0]
 
 
-def prepare_task(model: Any = "default", data: Dataset | str | os.PathLike | None = None,
+TEST_BATCH_SIZE = 64
+
+
+def prepare_task(model: Any = "default", data: Any = None,
                  workspace: str | os.PathLike | None = None, safe_mode: bool = True,
-                 progress: bool = True) -> Task:
-    """Resolve ``model`` (default / zoo name / file / keras.Model) and ``data`` into a Task."""
+                 progress: bool = True, metric: Any = None, output: str | None = None,
+                 higher_is_better: bool = True, input_size: tuple[int, ...] | None = None,
+                 weights: str | os.PathLike | None = None, **data_options) -> Task:
+    """Resolve ``model`` (default / zoo name / file / keras.Model) and ``data`` (anything
+    ``workbench.data.load_data`` takes; ``data_options`` go to it) into a checked Task.
+
+    ``metric``: a built-in name (``top1``, ``top5``, ``f1``, ``binary_accuracy``, ``auc``,
+    ``mae``, ``rmse``) or a function ``(y_true, y_pred) -> float`` (``higher_is_better`` its
+    direction); default top-1 for class scores, binary accuracy for one sigmoid, MAE otherwise.
+    ``output``: the output it reads on a multi-output model. ``input_size``: the size an input
+    with free spatial dimensions gets (default: the data's). ``weights``: a weights file for a
+    zoo model (``mobilenet_v2:224:imagenet``).
+    """
     from workbench import zoo
+    from workbench.data import load_data
     from workbench.loading import load_model
 
-    dataset = load_npz(data) if isinstance(data, (str, os.PathLike)) else data
+    dataset = load_data(data, workspace=workspace, **data_options) if data is not None else None
     if isinstance(model, str) and _names_zoo_model(model):
         if model in zoo.DIGITS_MODELS:
             build = zoo.default_model if model == zoo.DEFAULT_MODEL else zoo.outlier_model
             return _checked_task(model, build(workspace, progress=progress),
-                                 dataset or load_digits_task())
-        return _checked_task(model, zoo.build_zoo_model(model), dataset)
+                                 dataset or load_digits_task(), metric, output,
+                                 higher_is_better, input_size)
+        return _checked_task(model, zoo.build_zoo_model(model, weights), dataset, metric,
+                             output, higher_is_better, input_size)
     keras_model = load_model(model, safe_mode=safe_mode)
     name = Path(model).stem if isinstance(model, (str, os.PathLike)) else keras_model.name
-    return _checked_task(name, keras_model, dataset)
+    return _checked_task(name, keras_model, dataset, metric, output, higher_is_better,
+                         input_size)
 
 
 def _names_zoo_model(text: str) -> bool:
@@ -106,29 +184,60 @@ def _names_zoo_model(text: str) -> bool:
     return not path.exists() and len(path.parts) == 1 and not path.suffix
 
 
-def _checked_task(name: str, model: Any, dataset: Dataset | None) -> Task:
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ModelLoadError(
-            f"Model '{name}' has {len(model.inputs)} input(s) and {len(model.outputs)} "
-            "output(s); the workbench supports models with exactly one input and one output."
-        )
+def _checked_task(name: str, model: Any, dataset: Any, metric: Any, output: str | None,
+                  higher_is_better: bool, input_size) -> Task:
+    """Bind the data to the model, fix free input sizes, pick and check the metric, and score
+    the float model: every problem is found here, before any conversion or training."""
+    from workbench.data.fixed_size import fix_free_input_sizes
+    from workbench.metrics import default_metric_for, get_metric
+
+    notes = ""
     if dataset is not None:
-        check_fits_model(dataset, tuple(model.inputs[0].shape), name)
-        output_shape = tuple(model.outputs[0].shape)
-        if len(output_shape) != 2 or (output_shape[-1] or 0) < 2:
-            raise DataError(
-                f"Model '{name}' outputs shape {output_shape}, but accuracy is top-1 over class "
-                "scores. Expected an output of shape (batch, classes) with at least 2 classes "
-                "(a single value per sample, e.g. a sigmoid or a regressor, is not scored yet). "
-                "Load the model without a dataset to study its size and latency.")
-        classes = output_shape[-1]
-        top_label = int(max(dataset.y_train.max(), dataset.y_test.max()))
-        if classes is not None and top_label >= classes:
-            raise DataError(
-                f"Dataset '{dataset.name}' has labels up to {top_label} but model '{name}' "
-                f"outputs {classes} class scores. Expected labels in 0..{classes - 1}."
-            )
-    return Task(name, model, dataset)
+        model, notes = fix_free_input_sizes(model, dataset, input_size)
+        dataset = dataset.bind(model)
+        check_fits_model(dataset, model, name)
+    elif input_size is not None or _has_free_size(model):
+        model, notes = fix_free_input_sizes(model, None, input_size)
+    if dataset is None:
+        if metric is not None and not callable(metric):
+            get_metric(metric)  # an unknown name is still refused
+        return Task(name, model, None, notes=notes)
+    output = _chosen_output(model, name, output, metric)
+    task = Task(name, model, dataset, None, output, notes)
+    labels = task.labels
+    chosen = get_metric(metric, higher_is_better) if metric is not None else \
+        default_metric_for(task.chosen_output_shape, labels)
+    chosen.check_fits(task.chosen_output_shape, _labels_by_split(task), f"model '{name}'")
+    if chosen.output != "any" and isinstance(labels, dict):
+        raise DataError(f"The labels are per output ({', '.join(labels)}); metric "
+                        f"'{chosen.name}' reads one: pass output=NAME (--output NAME).")
+    task.metric = chosen
+    task.float_score  # scores the float model: a failing metric function fails here
+    return task
+
+
+def _labels_by_split(task: Task) -> dict:
+    """The labels the metric reads, by split: the test labels, and the training labels when
+    they are held in memory (a streamed training split is read only when training)."""
+    splits = {"y_test": task.labels}
+    train = getattr(task.dataset, "y_train", None)
+    if train is not None:
+        splits["y_train"] = train[task.output] if isinstance(train, dict) else train
+    return {name: labels for name, labels in splits.items() if not isinstance(labels, dict)}
+
+
+def _has_free_size(model) -> bool:
+    return any(None in tuple(tensor.shape[1:]) for tensor in model.inputs)
+
+
+def _chosen_output(model, name: str, output: str | None, metric) -> str | None:
+    names = list(model.output_names)
+    if output is not None and output not in names:
+        raise DataError(f"Model '{name}' has no output {output!r}. Expected one of: "
+                        f"{', '.join(names)}.")
+    if output is None and (len(names) == 1 or not callable(metric)):
+        return names[0]
+    return output
 
 
 def cache_key(task: Task, config: Recipe) -> str:
@@ -159,7 +268,7 @@ def run(task: Task, config: Recipe, store: ExperimentStore | None = None,
     report_phase(f"{config.name}: converting")
     tflite, notes = _convert(task, config, progress)
     figures = _measure(task, tflite, latency_runs, progress)
-    notes = "; ".join(filter(None, [notes, figures.pop("busy_note")]))
+    notes = "; ".join(filter(None, [task.notes, notes, figures.pop("busy_note")]))
     row = {
         "run_id": uuid.uuid4().hex[:12], "model": task.name, "recipe": config.name,
         "config": json.dumps(config.get_config(), sort_keys=True),
@@ -213,11 +322,17 @@ def _measure(task: Task, tflite: bytes, latency_runs: int, progress: bool) -> di
 
     size, gzipped = measure.tflite_sizes(tflite)
     figures = {"size_bytes": size, "gzip_bytes": gzipped, "accuracy": None,
-               "float_accuracy": task.float_accuracy, "agreement": None}
+               "float_accuracy": task.float_accuracy, "agreement": None, **score_columns(task)}
     if task.dataset is not None:
-        outputs = measure.tflite_predict(tflite, task.dataset.x_test, progress=progress)
-        figures["accuracy"] = measure.accuracy(outputs, task.dataset.y_test)
-        figures["agreement"] = measure.agreement(outputs, task.float_outputs)
+        batches = -(-task.dataset.test_size // TEST_BATCH_SIZE)
+        outputs = measure.tflite_predict(
+            tflite, task.dataset.test_input_batches(TEST_BATCH_SIZE), progress=progress,
+            output_names=task.output_names, batches=batches)
+        figures.update(score_columns(task, task.score(outputs)))
+        figures["accuracy"] = task.accuracy(outputs)
+        if task.classifier_metric is not None:
+            figures["agreement"] = measure.agreement(task.chosen(outputs),
+                                                     task.chosen(task.float_outputs))
     sample = task.latency_sample()
     busy = measure.host_busy_note()
     single = measure.measure_latency(tflite, sample, 1, runs=latency_runs, progress=progress)
@@ -225,6 +340,18 @@ def _measure(task: Task, tflite: bytes, latency_runs: int, progress: bool) -> di
                                     progress=progress)
     return {**figures, "latency_ms": single.median_ms, "latency_p90_ms": single.p90_ms,
             "latency_ms_all_cores": every.median_ms, "busy_note": busy}
+
+
+def score_columns(task: Task, score: float | None = None) -> dict:
+    """The metric columns of a row: ``metric``, ``higher_is_better``, ``score``, ``float_score``
+    and ``score_drop`` (positive when the variant is worse)."""
+    metric = task.metric
+    if metric is None:
+        return {"metric": None, "higher_is_better": None, "score": None, "float_score": None,
+                "score_drop": None}
+    return {"metric": metric.name, "higher_is_better": int(metric.higher_is_better),
+            "score": score, "float_score": task.float_score,
+            "score_drop": metric.drop(task.float_score, score)}
 
 
 def _graph_statistics(tflite: bytes, per_channel: bool) -> dict:

@@ -83,21 +83,22 @@ def tradeoff_figure(results: pd.DataFrame, size: str = "size_bytes",
     out when others have one (say so beside the chart: ``unplotted``)."""
     import plotly.graph_objects as go
 
+    from workbench.compare import merit_frame
+
     choices = _checked(results, size, latency)
-    frame = results.copy()
+    scored, metric, _ = merit_frame(results)
+    has_accuracy = metric is not None
+    frame = scored.copy() if has_accuracy else results.copy()
     if "run_id" not in frame:
         frame["run_id"] = [str(index) for index in frame.index]
     frame["size_kb"] = frame[size] / 1024.0
-    has_accuracy = frame["accuracy"].notna().any()
-    if has_accuracy:
-        frame = frame[frame["accuracy"].notna()]
     symbols = {model: MODEL_SYMBOLS[i % len(MODEL_SYMBOLS)]
                for i, model in enumerate(dict.fromkeys(frame["model"]))}
     shown = choices if device_menu else {
         label: column for label, column in choices.items() if column == latency}
     figure, groups = go.Figure(), []
     for number, (label, column) in enumerate(shown.items(), start=1):
-        traces = _latency_traces(frame, column, label, has_accuracy, size, symbols,
+        traces = _latency_traces(frame, column, label, metric, size, symbols,
                                  f"coloraxis{number if number > 1 else ''}")
         groups.append((label, len(figure.data), len(traces)))
         for trace in traces:
@@ -106,17 +107,18 @@ def tradeoff_figure(results: pd.DataFrame, size: str = "size_bytes",
         figure.layout[f"coloraxis{number if number > 1 else ''}"] = {
             "colorscale": "Viridis", **_colour_range(frame[column]),
             "colorbar": {"title": {"text": "latency (ms)"}, "x": 1.02, "len": 0.8}}
-    always = _add_reference(figure, frame[_runs(frame, latency)], frame, has_accuracy)
+    always = _add_reference(figure, frame[_runs(frame, latency)], frame, metric)
     always |= _add_model_legend(figure, symbols)
     if device_menu and len(groups) > 1:
-        _add_menu(figure, groups, always, size, has_accuracy)
+        _add_menu(figure, groups, always, size, metric)
     if has_accuracy:
-        figure.update_yaxes(range=_accuracy_range(frame))
+        figure.update_yaxes(range=_merit_range(frame, metric))
     current = next(label for label, column in choices.items() if column == latency)
     figure.update_layout(
-        title=_title(size, has_accuracy, current), xaxis_title=SIZE_AXES[size],
-        yaxis_title="accuracy (test split)" if has_accuracy else "latency (ms)",
-        yaxis_tickformat=".1%" if has_accuracy else None, template="plotly_white",
+        title=_title(size, metric, current), xaxis_title=SIZE_AXES[size],
+        yaxis_title=f"{merit_words(metric)} (test split)" if has_accuracy else "latency (ms)",
+        yaxis_tickformat=".1%" if metric is not None and metric.fraction else None,
+        template="plotly_white",
         legend={"orientation": "h", "x": 0, "y": -0.18, "yanchor": "top",
                 "title": {"text": "recipe"}},
         margin={"l": 70, "r": 90, "t": 60, "b": 40}, height=560,
@@ -136,36 +138,54 @@ def _colour_range(values: pd.Series) -> dict:
     return {"cmin": low, "cmax": high}
 
 
-def _accuracy_range(frame: pd.DataFrame) -> list[float]:
-    """The accuracy axis around the points and the float models' accuracy, at least two points
-    tall, never beyond 0-100%."""
-    values = pd.concat([frame["accuracy"], frame.get("float_accuracy", pd.Series(dtype=float))])
+def merit_words(metric) -> str:
+    """How a chart names the metric: 'accuracy' for top-1, else its name and direction."""
+    if metric is None:
+        return "latency"
+    if metric.name == "top1":
+        return "accuracy"
+    return metric.name + ("" if metric.higher_is_better else ", lower is better")
+
+
+def _merit_range(frame: pd.DataFrame, metric) -> list[float]:
+    """The metric's axis around the points and the float models' score (at least two points
+    tall and never beyond 0-100% for a fraction); reversed when lower is better, so better is
+    always up."""
+    values = pd.concat([frame["merit"], frame.get("float_merit", pd.Series(dtype=float))])
     values = pd.to_numeric(values, errors="coerce").dropna()
     low, high = float(values.min()), float(values.max())
-    pad = max(0.01, 0.15 * (high - low))
-    return [max(0.0, low - pad), min(1.0, high + pad) + 0.002]
+    if metric.fraction:
+        pad = max(0.01, 0.15 * (high - low))
+        span = [max(0.0, low - pad), min(1.0, high + pad) + 0.002]
+    else:
+        pad = max(0.15 * (high - low), 0.02 * max(abs(high), 1e-9))
+        span = [low - pad, high + pad]
+    return span if metric.higher_is_better else span[::-1]
 
 
 def unplotted(results: pd.DataFrame) -> pd.DataFrame:
-    """The rows ``tradeoff_figure`` leaves out (no accuracy while others have one), with why."""
-    if not results["accuracy"].notna().any():
-        return results.iloc[0:0].assign(reason=[])
-    missing = results[results["accuracy"].isna()]
-    return missing.assign(reason="no accuracy: the model has no dataset (load one with it)")
+    """The rows ``tradeoff_figure`` leaves out (no score while others have one, or scored by
+    another metric), with why."""
+    from workbench.compare import merit_frame
+
+    return merit_frame(results)[2]
 
 
-def _title(size: str, has_accuracy: bool, latency_label: str) -> str:
-    return (("Gzip size" if size == "gzip_bytes" else "Size") + " vs " +
-            ("accuracy" if has_accuracy else "latency") + f" (colour: latency, {latency_label})")
+def _title(size: str, metric, latency_label: str) -> str:
+    return (("Gzip size" if size == "gzip_bytes" else "Size") + " vs " + merit_words(metric)
+            + f" (colour: latency, {latency_label})")
 
 
-def _latency_traces(frame: pd.DataFrame, column: str, label: str, has_accuracy: bool,
-                    size: str, symbols: dict, coloraxis: str) -> list:
+def _latency_traces(frame: pd.DataFrame, column: str, label: str, metric, size: str,
+                    symbols: dict, coloraxis: str) -> list:
     import plotly.graph_objects as go
 
+    has_accuracy = metric is not None
     runs = _runs(frame, column)
     size_words = SIZE_AXES[size].replace(" (KB)", "")
-    y_words = "accuracy" if has_accuracy else "latency"
+    y_words = merit_words(metric).split(",")[0]
+    y_format = (" %{y:.2%}" if metric.fraction else " %{y:.4g}") if has_accuracy \
+        else " %{y:.3g} ms"
     traces = []
     for recipe, rows in sorted(frame[runs].groupby("recipe", sort=False),
                                key=lambda item: list(RECIPE_COLOURS).index(item[0])
@@ -176,7 +196,7 @@ def _latency_traces(frame: pd.DataFrame, column: str, label: str, has_accuracy: 
         marker.update({"color": rows[column], "coloraxis": coloraxis} if has_accuracy
                       else {"color": recipe_colour(recipe)})
         traces.append(go.Scatter(
-            x=rows["size_kb"], y=rows["accuracy"] if has_accuracy else rows[column],
+            x=rows["size_kb"], y=rows["merit"] if has_accuracy else rows[column],
             mode="markers+text" if baseline else "markers", name=_plain(recipe),
             legendgroup=_plain(recipe), marker=marker,
             text=["baseline"] * len(rows) if baseline else None, textposition="top center",
@@ -184,14 +204,14 @@ def _latency_traces(frame: pd.DataFrame, column: str, label: str, has_accuracy: 
                                 rows["recipe"].map(_plain), rows[column])),
             hovertemplate=(
                 "<b>%{customdata[2]}</b> (%{customdata[1]})<br>" + size_words +
-                " %{x:.1f} KB<br>" + y_words + (" %{y:.2%}" if has_accuracy else " %{y:.3g} ms")
+                " %{x:.1f} KB<br>" + y_words + y_format
                 + "<br>latency %{customdata[3]:.3g} ms (" + _plain(label) + ")"
                 "<br>run %{customdata[0]}<extra></extra>"),
         ))
     blocked = frame[~runs]
     if len(blocked) and has_accuracy:
         traces.append(go.Scatter(
-            x=blocked["size_kb"], y=blocked["accuracy"], mode="markers",
+            x=blocked["size_kb"], y=blocked["merit"], mode="markers",
             name=f"does not run or fit ({_plain(label.split(',')[0])})",
             marker={"symbol": "x", "size": 12, "color": "#999999"},
             customdata=list(zip(blocked["run_id"], blocked["model"].map(_plain),
@@ -224,51 +244,53 @@ def _add_model_legend(figure, symbols: dict) -> set[int]:
     return set(range(first, len(figure.data)))
 
 
-def _add_reference(figure, running: pd.DataFrame, frame: pd.DataFrame,
-                   has_accuracy: bool) -> set[int]:
+def _add_reference(figure, running: pd.DataFrame, frame: pd.DataFrame, metric) -> set[int]:
     """The Pareto front of the variants that run (rings and a step line) and each float
     model's accuracy (a dotted line); returns the indices of these traces, shown whatever the
     latency."""
     import plotly.graph_objects as go
 
-    if not has_accuracy or frame.empty:
+    if metric is None or frame.empty:
         return set()
     first = len(figure.data)
-    front = pareto_front(running, "size_kb", "accuracy")
+    front = pareto_front(running, "size_kb", "merit", metric.higher_is_better)
     figure.add_trace(go.Scatter(
-        x=front["size_kb"], y=front["accuracy"], mode="lines+markers", name="Pareto front",
+        x=front["size_kb"], y=front["merit"], mode="lines+markers", name="Pareto front",
         line={"dash": "dash", "color": "#444444", "shape": "hv", "width": 1.5},
         marker={"symbol": "circle-open", "size": 28, "color": "#222222", "line": {"width": 2}},
         hoverinfo="skip"))
     places = ("bottom right", "top right", "bottom left", "top left")
     for number, (model, rows) in enumerate(frame.groupby("model", sort=False)):
-        reference = rows["float_accuracy"].dropna()
+        reference = rows["float_merit"].dropna()
         if reference.empty:
             continue
         figure.add_hline(y=float(reference.iloc[-1]), line={"dash": "dot", "color": "#999999"},
                          annotation_text=f"float model ({_plain(model)}) "
-                                         f"{float(reference.iloc[-1]):.1%}",
+                                         f"{metric.format(float(reference.iloc[-1]))}",
                          annotation_position=places[number % len(places)])
     return set(range(first, len(figure.data)))
 
 
-def _add_menu(figure, groups, always: set[int], size: str, has_accuracy: bool) -> None:
+def _add_menu(figure, groups, always: set[int], size: str, metric) -> None:
     figure.update_layout(updatemenus=[{
         "buttons": [{"label": label, "method": "update",
                      "args": [{"visible": [start <= i < start + count or i in always
                                            for i in range(len(figure.data))]},
-                              {"title": _title(size, has_accuracy, label)}]}
+                              {"title": _title(size, metric, label)}]}
                     for label, start, count in groups],
         "x": 1.0, "xanchor": "right", "y": 1.12, "yanchor": "top"}])
 
 
-def pareto_front(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+def pareto_front(frame: pd.DataFrame, x: str, y: str,
+                 higher_is_better: bool = True) -> pd.DataFrame:
     """The rows no other row beats on both ``x`` (smaller is better) and ``y`` (larger is
-    better), sorted by ``x``."""
-    ordered = frame.dropna(subset=[x, y]).sort_values([x, y], ascending=[True, False])
+    better, or smaller when not ``higher_is_better``), sorted by ``x``."""
+    sign = 1.0 if higher_is_better else -1.0
+    ordered = frame.dropna(subset=[x, y]).assign(_up=lambda rows: sign * rows[y]) \
+        .sort_values([x, "_up"], ascending=[True, False])
     best, keep = float("-inf"), []
-    for index, value in ordered[y].items():
+    for index, value in ordered["_up"].items():
         if value > best:
             keep.append(index)
             best = value
-    return ordered.loc[keep]
+    return ordered.loc[keep].drop(columns="_up")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from workbench.data import representative_array
+from workbench.data import representative_inputs
 from workbench.errors import ConversionError, RecipeError
 from workbench.progress import converter_chatter_hidden
 
@@ -53,9 +53,8 @@ def convert(model, config, representative_data: Any = None, progress: bool = Tru
                 "tf.data.Dataset or generator of ~100-500 unlabelled inputs), or on the command "
                 "line use a model with a dataset (--data PATH.npz)."
             )
-        samples = representative_array(
-            representative_data, model.inputs[0].shape, max_samples=export.calibration_samples
-        )
+        samples = representative_inputs(representative_data, model,
+                                        max_samples=export.calibration_samples)
     converter = make_converter(model, export, samples, progress)
     try:
         # The Keras exporter prints "Saved artifact at ..." on stdout: keep it out of the CLI.
@@ -69,9 +68,20 @@ def make_converter(model, export, samples, progress: bool = False):
     """A ``TFLiteConverter`` for ``model`` set up by the export stage ``export``."""
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter = tf.lite.TFLiteConverter.from_keras_model(_flat_io(model))
     export.configure(converter, samples, progress)
     return converter
+
+
+def _flat_io(model):
+    """A model of several inputs or outputs as lists of them (the converter cannot trace dict
+    structures): the ``.tflite`` inputs keep the Keras input names, its outputs are numbered
+    ``output_0...`` in ``model.output_names`` order (``measure.io_details`` names them back)."""
+    if len(model.inputs) == 1 and len(model.outputs) == 1:
+        return model
+    import keras
+
+    return keras.Model(list(model.inputs), list(model.outputs), name=model.name)
 
 
 def _export_stage(config):

@@ -39,6 +39,11 @@ RESULT_COLUMNS = {
     "accuracy": "REAL",
     "float_accuracy": "REAL",
     "agreement": "REAL",
+    "metric": "TEXT",
+    "higher_is_better": "INTEGER",
+    "score": "REAL",
+    "float_score": "REAL",
+    "score_drop": "REAL",
     "latency_ms": "REAL",
     "latency_p90_ms": "REAL",
     "latency_ms_all_cores": "REAL",
@@ -59,7 +64,7 @@ KEY_COLUMNS = {
 ALL_COLUMNS = {**RESULT_COLUMNS, **KEY_COLUMNS}
 # Per-device estimates, shown as columns '<measure>__<device>' in results frames.
 DEVICE_MEASURES = ("est_ms", "fits", "accel_fraction")
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DATABASE = "results.sqlite"
 ARTIFACTS = "artifacts"
 RECOVERY = ("To recover, run `python -m workbench doctor --repair --workspace {workspace}`: it "

@@ -5,7 +5,9 @@ Schema versions (SQLite ``PRAGMA user_version``):
 - 0: a new file, or a store written before versions were recorded (version 1's layout);
 - 1: device estimates as columns ``est_ms__<device>`` of ``results`` (added while running,
   which raced when two processes added the same column), absolute ``tflite_path``;
-- 2: estimates in their own long table; ``tflite_path`` relative to the workspace.
+- 2: estimates in their own long table; ``tflite_path`` relative to the workspace;
+- 3: the task's metric on every row (``metric``, ``higher_is_better``, ``score``,
+  ``float_score``, ``score_drop``); older rows were scored by top-1 accuracy.
 
 ``migrate`` runs inside the caller's immediate transaction, so one process migrates and any
 other waits, then finds the work done.
@@ -39,6 +41,9 @@ def migrate(db, workspace, target: int) -> None:
     for name in present:
         _move_estimate_column(db, name)
     db.execute(f"UPDATE results SET tflite_path = '{ARTIFACTS}/' || run_id || '.tflite'")
+    db.execute("UPDATE results SET metric = 'top1', higher_is_better = 1, score = accuracy, "
+               "float_score = float_accuracy, score_drop = float_accuracy - accuracy "
+               "WHERE metric IS NULL AND accuracy IS NOT NULL")
     db.execute(f"PRAGMA user_version = {int(target)}")
 
 

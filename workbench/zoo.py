@@ -76,22 +76,89 @@ def is_zoo_name(name: str) -> bool:
     return name.partition(":")[0] in zoo_names()
 
 
-def build_zoo_model(name: str):
-    """Build a keras.applications network with random weights (``weights=None``)."""
+# The file keras.applications keeps ImageNet weights in (classifier head included), by zoo name;
+# '{size}' is the input size for the families published at several sizes.
+IMAGENET_FILES = {
+    "mobilenet_v1": "mobilenet_1_0_{size}_tf.h5",
+    "mobilenet_v2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{size}.h5",
+    "resnet50": "resnet50_weights_tf_dim_ordering_tf_kernels.h5",
+    "inception_v3": "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+    "resnet101_v2": "resnet101v2_weights_tf_dim_ordering_tf_kernels.h5",
+    "efficientnet_b0": "efficientnetb0.h5",
+}
+WEIGHT_TAGS = ("imagenet",)
+
+
+def keras_cache_folder() -> Path:
+    """Where Keras keeps downloaded weights: ``$KERAS_HOME/models`` or ``~/.keras/models``."""
+    home = os.environ.get("KERAS_HOME") or Path.home() / ".keras"
+    return Path(home) / "models"
+
+
+def split_weights_tag(name: str) -> tuple[str, str | None]:
+    """``'mobilenet_v2:224:imagenet'`` -> ``('mobilenet_v2:224', 'imagenet')``."""
+    parts = name.split(":")
+    if len(parts) > 1 and not parts[-1].isdigit():
+        if parts[-1] not in WEIGHT_TAGS:
+            raise ZooError(f"Received weights '{parts[-1]}' in '{name}'. Expected "
+                           f"{' or '.join(WEIGHT_TAGS)} (e.g. mobilenet_v2:224:imagenet), or "
+                           "a weights file with --weights PATH.")
+        return ":".join(parts[:-1]), parts[-1]
+    return name, None
+
+
+def weights_file(name: str, weights: str | os.PathLike | None) -> Path | None:
+    """The weights file a zoo name asks for: ``weights`` when given, else the Keras cache's
+    ImageNet file for ``...:imagenet``; a ``ZooError`` saying which file to place where when
+    it is missing (nothing is ever downloaded)."""
+    base_name, tag = split_weights_tag(name)
+    base, size = parse_zoo_name(base_name)
+    if weights is not None:
+        path = Path(weights)
+        if not path.is_file():
+            raise ZooError(f"No weights file at '{path}'. Expected a .h5 or .weights.h5 file "
+                           f"of {base} (saved with model.save_weights).")
+        return path
+    if tag is None:
+        return None
+    size = size or APPLICATIONS[base][1]
+    expected = keras_cache_folder() / IMAGENET_FILES[base].format(size=size)
+    if not expected.is_file():
+        raise ZooError(
+            f"No ImageNet weights for '{name}' on this machine, and the workbench never "
+            f"downloads. Place the file {expected.name} in {expected.parent}/ (the Keras "
+            "cache; copy it from a machine where keras.applications downloaded it), or pass "
+            "--weights PATH (weights= in Python).")
+    return expected
+
+
+def build_zoo_model(name: str, weights: str | os.PathLike | None = None):
+    """Build a keras.applications network: random weights (``weights=None``), or a weights
+    file (``weights_file``: ``...:imagenet`` from the Keras cache, or ``weights``)."""
     import keras
 
-    base, size = parse_zoo_name(name)
+    path = weights_file(name, weights)
+    base, size = parse_zoo_name(split_weights_tag(name)[0])
     if base in DIGITS_MODELS:
         return build_default_model()
     builder_name, default_size = APPLICATIONS[base]
     size = size or default_size
     builder = getattr(keras.applications, builder_name)
     try:
-        return builder(weights=None, input_shape=(size, size, 3), classes=1000)
+        model = builder(weights=None, input_shape=(size, size, 3), classes=1000)
     except ValueError as error:
         raise ZooError(
             f"{builder_name} cannot take a {size}x{size} input: {str(error).splitlines()[0]}"
         ) from None
+    if path is not None:
+        try:
+            model.load_weights(path)
+        except Exception as error:  # noqa: BLE001 - h5py, shape and format errors alike
+            raise ZooError(f"The weights in '{path}' do not fit {builder_name} at {size}x{size} "
+                           f"({type(error).__name__}: {str(error).splitlines()[0][:200]}). "
+                           "Expected weights saved from this architecture and input size.") \
+                from None
+    return model
 
 
 def build_default_model(keras_module=None):

@@ -94,9 +94,13 @@ class FullIntegerExport(ConverterExport):
 
         from workbench.progress import track
 
+        from workbench.data import structure
+
         def feed():
-            for sample in track(samples, "calibrating", enabled=progress, unit="sample"):
-                yield [sample[None]]
+            count = structure.length(samples)
+            for index in track(range(count), "calibrating", enabled=progress, unit="sample"):
+                one = structure.take(samples, index, index + 1)
+                yield one if isinstance(one, dict) else [one]
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = feed

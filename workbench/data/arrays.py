@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import itertools
 import os
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from workbench.data import structure
+from workbench.data.structure import as_structure, map_arrays
 from workbench.errors import DataError
 from workbench.fingerprint import array_fingerprint
 
@@ -32,55 +35,125 @@ DEFAULT_CALIBRATION_SIZE = 200
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """A labelled classification task: integer labels, inputs shaped like the model's.
+    """A labelled task held in memory: inputs shaped like the model's, labels the metric reads.
 
-    The arrays are checked at construction, so a bad dataset is refused before any work,
-    naming the array and the bad value: inputs must be finite numbers (stored as float32),
-    labels whole non-negative numbers of shape (N,) (stored as int64), every array non-empty
-    and the splits of the same sample shape.
+    Inputs are an array, or a dict of arrays keyed by input name (a tuple: in the model's input
+    order) for a model with several inputs; labels an array (class indices or regression
+    targets), or a dict keyed by output name. The arrays are checked at construction, so a bad
+    dataset is refused before any work, naming the array and the bad value: inputs and labels
+    must be finite numbers (inputs stored as float32), every array non-empty, the splits of the
+    same sample shape and each split's arrays of the same length. Whether the labels suit the
+    metric (class indices for top-1...) is checked when the task is prepared.
     """
 
     name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
+    x_train: Any
+    y_train: Any
+    x_test: Any
+    y_test: Any
     calibration_size: int = DEFAULT_CALIBRATION_SIZE
+    info: dict | None = None  # what the dashboard's preview shows (set by the loaders)
 
     def __post_init__(self):
         source = f"dataset '{self.name}'"
         for split in ("train", "test"):
-            x = _checked_inputs(getattr(self, f"x_{split}"), f"x_{split}", source)
-            y = _checked_labels(getattr(self, f"y_{split}"), f"y_{split}", source)
-            if len(x) != len(y):
+            x = map_arrays(lambda a, label: _checked_inputs(a, label, source),
+                           as_structure(getattr(self, f"x_{split}")), f"x_{split}")
+            y = map_arrays(lambda a, label: _checked_labels(a, label, source),
+                           as_structure(getattr(self, f"y_{split}")), f"y_{split}")
+            lengths = {len(a) for a in (*structure.arrays(x), *structure.arrays(y))}
+            if len(lengths) != 1:
                 raise DataError(
-                    f"In {source}, x_{split} has shape {x.shape} and y_{split} has shape "
-                    f"{y.shape}. Expected x_{split} of shape (N, ...) and y_{split} of shape "
-                    "(N,) with the same N.")
+                    f"In {source}, x_{split} has shape {_shapes_text(x)} and y_{split} has "
+                    f"shape {_shapes_text(y)}. Expected x_{split} of shape (N, ...) and "
+                    f"y_{split} of shape (N,) with the same N.")
             object.__setattr__(self, f"x_{split}", x)
             object.__setattr__(self, f"y_{split}", y)
-        if self.x_train.shape[1:] != self.x_test.shape[1:]:
-            raise DataError(
-                f"In {source}, x_train samples have shape {self.x_train.shape[1:]} but x_test "
-                f"samples have shape {self.x_test.shape[1:]}; expected the same shape.")
+        self._check_same_samples()
         if not isinstance(self.calibration_size, int) or self.calibration_size < 1:
             raise DataError(f"Received calibration_size={self.calibration_size!r} for {source}; "
                             "expected a whole number of samples, at least 1.")
 
-    @property
-    def calibration(self) -> np.ndarray:
-        """The representative sample: the first ``calibration_size`` training rows."""
-        return self.x_train[: self.calibration_size]
+    def _check_same_samples(self) -> None:
+        """The splits' samples agree (a tuple and a dict are compared once the model names the
+        tuple's arrays, in ``bind``)."""
+        if type(self.x_train) is not type(self.x_test) and not (
+                isinstance(self.x_train, np.ndarray) and isinstance(self.x_test, np.ndarray)):
+            return
+        source = f"dataset '{self.name}'"
+        if _sample_shapes(self.x_train) != _sample_shapes(self.x_test):
+            raise DataError(
+                f"In {source}, x_train samples have shape {_sample_shapes(self.x_train)} but "
+                f"x_test samples have shape {_sample_shapes(self.x_test)}; expected the same "
+                "shape.")
+
+    def bind(self, model) -> "Dataset":
+        """The dataset as ``model`` reads it: inputs given as a tuple become a dict keyed by
+        the model's input names (in ``model.inputs`` order)."""
+        if not isinstance(self.x_train, tuple) and not isinstance(self.x_test, tuple):
+            return self
+        names = input_names(model)
+        keyed = {split: structure.by_name(getattr(self, split), names, "input", model.name)
+                 for split in ("x_train", "x_test")}
+        return dataclasses.replace(self, **keyed)
 
     @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.x_train.shape[1:])
+    def calibration(self):
+        """The representative sample: the first ``calibration_size`` training rows."""
+        return structure.take(self.x_train, 0, self.calibration_size)
+
+    def calibration_inputs(self, count: int):
+        """The first ``count`` training inputs (the representative data)."""
+        return structure.take(self.x_train, 0, count)
+
+    def test_input_batches(self, batch_size: int) -> Iterator:
+        """The test inputs, ``batch_size`` samples at a time."""
+        for start in range(0, self.test_size, batch_size):
+            yield structure.take(self.x_test, start, start + batch_size)
+
+    def sample_input(self):
+        """One test input, batch of 1 (what host latency is timed on)."""
+        return structure.take(self.x_test, 0, 1)
+
+    def fit_arguments(self, batch_size: int) -> dict:
+        """What ``model.fit`` takes to train on the training split."""
+        return {"x": self.x_train, "y": self.y_train, "batch_size": batch_size}
+
+    @property
+    def train_size(self) -> int:
+        return structure.length(self.x_train)
+
+    @property
+    def test_size(self) -> int:
+        return structure.length(self.x_test)
+
+    @property
+    def input_shape(self):
+        """The shape of one sample (a dict of shapes for several inputs)."""
+        return _sample_shapes(self.x_train)
 
     @cached_property
     def fingerprint(self) -> str:
         """Content hash of all four arrays and the calibration size."""
-        arrays = (self.x_train, self.y_train, self.x_test, self.y_test)
-        return f"{array_fingerprint(*arrays)}:{self.calibration_size}"
+        parts = [part for split in (self.x_train, self.y_train, self.x_test, self.y_test)
+                 for part in _named_arrays(split)]
+        return f"{array_fingerprint(*parts)}:{self.calibration_size}"
+
+
+def _named_arrays(x) -> list:
+    """The arrays of ``x``; a dict's keys are hashed with them (as one small array each)."""
+    if isinstance(x, dict):
+        return [part for key, value in x.items()
+                for part in (np.frombuffer(key.encode(), "uint8"), value)]
+    return structure.arrays(x)
+
+
+def _sample_shapes(x):
+    return map_arrays(lambda array, _: tuple(array.shape[1:]), x)
+
+
+def _shapes_text(x) -> str:
+    return str(structure.shapes(x))
 
 
 def _checked_inputs(x, name: str, source: str) -> np.ndarray:
@@ -104,33 +177,27 @@ def _checked_inputs(x, name: str, source: str) -> np.ndarray:
 
 
 def _checked_labels(y, name: str, source: str) -> np.ndarray:
+    """Labels as int64 (integer or boolean labels) or float32 (targets), shape (N,) or (N, k);
+    finite numbers."""
     y = np.asarray(y)
-    labels = np.squeeze(y) if y.ndim > 1 else y
-    if labels.ndim == 0 and y.size == 1:
-        labels = labels.reshape(1)
-    if labels.ndim != 1 or len(labels) == 0:
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim == 0 or len(y) == 0:
         raise DataError(
-            f"In {source}, {name} has shape {y.shape}. Expected integer class labels of shape "
-            "(N,) with N >= 1 (use argmax to turn one-hot labels into integers).")
-    if not (np.issubdtype(labels.dtype, np.integer) or np.issubdtype(labels.dtype,
-                                                                      np.floating)):
-        raise DataError(f"In {source}, {name} has dtype {labels.dtype}; expected integer class "
-                        "labels 0..K-1.")
-    if np.issubdtype(labels.dtype, np.floating):
-        fractional = ~np.isfinite(labels) | (labels != np.round(labels))
-        if fractional.any():
-            first = int(np.argmax(fractional))
-            raise DataError(
-                f"In {source}, {name} holds values that are not class indices (first: "
-                f"{name}[{first}] = {labels[first]}). Expected whole-number class labels "
-                "0..K-1 (regression targets are not scored yet).")
-    negative = labels < 0
-    if negative.any():
-        first = int(np.argmax(negative))
+            f"In {source}, {name} has shape {y.shape}. Expected labels of shape (N,) with "
+            "N >= 1: class indices, or regression targets.")
+    if y.dtype.kind not in "biuf":
+        raise DataError(f"In {source}, {name} has dtype {y.dtype}; expected numbers (class "
+                        "indices 0..K-1, or regression targets).")
+    if y.dtype.kind in "biu":
+        return y.astype("int64")
+    bad = ~np.isfinite(y.reshape(len(y), -1)).all(axis=1)
+    if bad.any():
+        first = int(np.argmax(bad))
         raise DataError(
-            f"In {source}, {name} holds negative labels (first: {name}[{first}] = "
-            f"{labels[first]:g}). Expected class indices 0..K-1: shift or re-encode the labels.")
-    return labels.astype("int64")
+            f"In {source}, {name} holds NaN or infinite labels (first: {name}[{first}]). "
+            "Expected finite labels: clean or drop those samples.")
+    return y.astype("float32")
 
 
 def load_digits_task() -> Dataset:
@@ -165,15 +232,35 @@ def load_npz(path: str | os.PathLike, name: str | None = None,
     return Dataset(name or path.stem, **arrays)
 
 
-def check_fits_model(dataset: Dataset, model_input_shape: tuple, model_name: str) -> None:
-    """Raise ``DataError`` unless the dataset's samples match the model's input shape."""
-    expected = tuple(model_input_shape[1:])
-    if not _shape_matches(dataset.input_shape, expected):
+def check_fits_model(dataset, model, model_name: str) -> None:
+    """Raise ``DataError`` unless the dataset's samples match the model's inputs (by name when
+    the model has several)."""
+    names = input_names(model)
+    actual = dataset.input_shape
+    if len(names) > 1 and not isinstance(actual, dict):
         raise DataError(
-            f"Dataset '{dataset.name}' has samples of shape {dataset.input_shape} but model "
-            f"'{model_name}' expects inputs of shape {_describe_shape(expected)}. "
-            "Reshape the arrays or pick the model that was trained on this data."
-        )
+            f"The data gives one input array but model '{model_name}' has {len(names)} inputs "
+            f"({', '.join(names)}). Expected a dict keyed by these names, or a tuple in this "
+            "order.")
+    if len(names) > 1:
+        actual = structure.by_name(actual, names, "input", model_name)
+    elif isinstance(actual, dict):
+        actual = structure.by_name(actual, names, "input", model_name)
+    for name, tensor in zip(names, model.inputs):
+        expected = tuple(tensor.shape[1:])
+        shape = actual[name] if len(names) > 1 else actual
+        if not _shape_matches(shape, expected):
+            which = f" input '{name}'" if len(names) > 1 else ""
+            raise DataError(
+                f"Dataset '{dataset.name}' has{which} samples of shape {shape} but model "
+                f"'{model_name}' expects{which} inputs of shape {_describe_shape(expected)}. "
+                "Reshape the arrays or pick the model that was trained on this data."
+            )
+
+
+def input_names(model) -> list[str]:
+    """The model's input names, in ``model.inputs`` order."""
+    return [tensor.name for tensor in model.inputs]
 
 
 def _shape_matches(actual: tuple, expected: tuple) -> bool:
@@ -184,6 +271,18 @@ def _shape_matches(actual: tuple, expected: tuple) -> bool:
 
 def _describe_shape(shape: tuple) -> str:
     return "(" + ", ".join("any" if d is None else str(d) for d in shape) + ")"
+
+
+def representative_inputs(data: Any, model, max_samples: int | None = None):
+    """``representative_array`` for each of the model's inputs: one array for a single-input
+    model, a dict by input name for several (``data`` then a dict, or a tuple in input
+    order, of arrays)."""
+    names = input_names(model)
+    if len(names) == 1:
+        return representative_array(data, model.inputs[0].shape, max_samples)
+    keyed = structure.by_name(as_structure(data), names, "input", model.name)
+    return {name: representative_array(keyed[name], tensor.shape, max_samples)
+            for name, tensor in zip(names, model.inputs)}
 
 
 def representative_array(
