@@ -104,9 +104,7 @@ def tflite_predict(tflite: bytes, x, batch_size: int = DEFAULT_BATCH_SIZE,
     current = None
     for chunk in track(chunks, "evaluating in LiteRT", total=batches, enabled=progress,
                        unit="batch"):
-        keyed = structure.by_name(chunk, list(inputs), "input", "the .tflite")
-        keyed = keyed if isinstance(keyed, dict) else {next(iter(inputs)): keyed}
-        for pieces in _pieces(keyed, fixed):
+        for pieces in _pieces(_by_input_name(chunk, inputs), fixed):
             size = structure.length(pieces)
             if size != current:
                 for name, detail in inputs.items():
@@ -121,6 +119,14 @@ def tflite_predict(tflite: bytes, x, batch_size: int = DEFAULT_BATCH_SIZE,
                                                        detail))
     merged = {name: np.concatenate(parts) for name, parts in results.items()}
     return next(iter(merged.values())) if len(merged) == 1 else merged
+
+
+def _by_input_name(x, inputs: dict) -> dict:
+    """``x`` (an array, or arrays by name) as a dict keyed by the ``.tflite``'s input names."""
+    from workbench.data import structure
+
+    keyed = structure.by_name(x, list(inputs), "input", "the .tflite")
+    return keyed if isinstance(keyed, dict) else {next(iter(inputs)): keyed}
 
 
 def _pieces(keyed: dict, fixed: bool):
@@ -176,12 +182,9 @@ def measure_latency(tflite: bytes, sample, threads: int = 1, warmup: int = 5,
     milliseconds apart: the median and p90 of the quietest round (the one with the lowest
     median), so a moment when another process holds the CPU does not count as the model's
     latency."""
-    from workbench.data import structure
-
     runner = interpreter(tflite, threads=threads)
     inputs, _ = io_details(runner)
-    keyed = structure.by_name(sample, list(inputs), "input", "the .tflite")
-    keyed = keyed if isinstance(keyed, dict) else {next(iter(inputs)): keyed}
+    keyed = _by_input_name(sample, inputs)
     for name, detail in inputs.items():
         runner.resize_tensor_input(detail["index"], [1, *detail["shape"][1:]])
     runner.allocate_tensors()

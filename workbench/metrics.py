@@ -276,11 +276,3 @@ def default_metric_for(output_shape: tuple, labels) -> Metric:
     if units == 1 and whole and set(np.unique(labels)) <= {0, 1}:
         return METRICS["binary_accuracy"]
     return METRICS["mae"]
-
-
-def check_labels_are_data(labels, name: str) -> None:
-    """Raise ``DataError`` if labels are not finite numbers (all metrics need that)."""
-    labels = np.asarray(labels)
-    if labels.dtype.kind not in "biuf":
-        raise DataError(f"{name} has dtype {labels.dtype}; expected numbers (class indices or "
-                        "regression targets).")

@@ -64,8 +64,8 @@ class Dataset:
             lengths = {len(a) for a in (*structure.arrays(x), *structure.arrays(y))}
             if len(lengths) != 1:
                 raise DataError(
-                    f"In {source}, x_{split} has shape {_shapes_text(x)} and y_{split} has "
-                    f"shape {_shapes_text(y)}. Expected x_{split} of shape (N, ...) and "
+                    f"In {source}, x_{split} has shape {structure.shapes(x)} and y_{split} has "
+                    f"shape {structure.shapes(y)}. Expected x_{split} of shape (N, ...) and "
                     f"y_{split} of shape (N,) with the same N.")
             object.__setattr__(self, f"x_{split}", x)
             object.__setattr__(self, f"y_{split}", y)
@@ -150,10 +150,6 @@ def _named_arrays(x) -> list:
 
 def _sample_shapes(x):
     return map_arrays(lambda array, _: tuple(array.shape[1:]), x)
-
-
-def _shapes_text(x) -> str:
-    return str(structure.shapes(x))
 
 
 def _checked_inputs(x, name: str, source: str) -> np.ndarray:

@@ -62,6 +62,11 @@ class StreamDataset:
         return structure.concatenate(parts)
 
     def sample_input(self):
+        """The first test input, batch of 1 (read once: latency is timed on it every run)."""
+        return self._first_input
+
+    @cached_property
+    def _first_input(self):
         return structure.take(next(self.test_input_batches()), 0, 1)
 
     @property

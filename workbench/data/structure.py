@@ -20,10 +20,6 @@ import numpy as np
 from workbench.errors import DataError
 
 
-def is_multi(x: Any) -> bool:
-    return isinstance(x, dict)
-
-
 def as_structure(x: Any) -> Any:
     """A dict stays a dict of arrays, a tuple or list becomes a tuple of arrays, anything else
     one array."""

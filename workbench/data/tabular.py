@@ -77,8 +77,8 @@ def load_csv(path: str | os.PathLike, label_column: str | None, test_size: float
     if len(x) < 4:
         raise DataError(f"'{path.name}' has {len(x)} data row(s); expected at least 4 to split "
                         "into train and test.")
-    classes = y.dtype.kind == "i" and len(np.unique(y)) <= 50 and np.bincount(
-        y - y.min()).max() >= 2 and np.min(np.unique(y, return_counts=True)[1]) >= 2
+    counts = np.unique(y, return_counts=True)[1]
+    classes = y.dtype.kind == "i" and len(counts) <= 50 and counts.min() >= 2
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=test_size, random_state=seed, stratify=y if classes else None)
     return Dataset(path.stem, x_train, y_train, x_test, y_test, calibration_size, info={
