@@ -61,6 +61,22 @@ def fresh_workspace(tmp_path, workspace, default_task) -> Path:
     return tmp_path
 
 
+@pytest.fixture(scope="session")
+def digits_zip(tmp_path_factory) -> Path:
+    """A zip of a small digits image folder (train/ and test/, DIGITS_PER_CLASS of each)."""
+    from userdata import DIGITS_PER_CLASS, write_digit_folder, zip_folder
+
+    folder = write_digit_folder(tmp_path_factory.mktemp("images") / "digits", DIGITS_PER_CLASS)
+    return zip_folder(folder, folder.parent / "digits.zip")
+
+
+@pytest.fixture(scope="session")
+def image_model(tmp_path_factory) -> Path:
+    from userdata import picture_classifier
+
+    return picture_classifier(tmp_path_factory.mktemp("model") / "pictures.keras")
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600):
     """Run ``python -m workbench ARGS`` in a subprocess; returns the CompletedProcess."""
     import subprocess

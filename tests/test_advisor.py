@@ -81,10 +81,25 @@ def test_deltas_against_the_baseline():
     assert frame.loc["int8", "drop_points"] == pytest.approx(0.5)
     assert frame.loc["int8", "x_smaller"] == 4.0 and frame.loc["int8", "x_faster"] == 2.0
     line = summary_line(frame.loc["int8"].to_dict() | {"recipe": "int8"})
-    assert line == ("int8 on m: accuracy 97.5% (0.5 points lost), 4.0x smaller, "
+    assert line == ("int8 on m: top1 97.5% (0.5 points lost), 4.0x smaller, "
                     "4.0x smaller compressed, 2.0x faster")
     alone = with_deltas(rows(("int8", 0.975, 1000, 2.0, 1)))  # no float32 run yet
     assert math.isnan(alone.loc[0, "x_smaller"])
+
+
+def test_a_regressor_is_summed_up_in_its_metric_and_a_slow_variant_as_slower():
+    frame = rows(("float32", None, 4000, 1.0, 1), ("int8", None, 1000, 2.0, 1),
+                 ("float16", None, 2000, 1.0, 1))
+    frame["metric"], frame["higher_is_better"] = "mae", 0
+    frame["float_score"], frame["score"] = 44.0, [44.0 + 6.9e-7, 44.102, 44.0]
+    frame["score_drop"] = frame["score"] - frame["float_score"]
+    lines = {row["recipe"]: summary_line(row) for row in with_deltas(
+        frame, "est_ms__edge_tpu").to_dict("records")}
+    assert lines["float32"] == "float32 on m: mae 44.00 (as the float model)"
+    assert lines["int8"] == ("int8 on m: mae 44.10 (0.102 MAE lost), 4.0x smaller, "
+                             "4.0x smaller compressed, 2.0x slower")
+    assert lines["float16"].endswith("(as the float model), 2.0x smaller, 2.0x smaller "
+                                     "compressed, 1.0x faster")
 
 
 def test_runs_on_other_data_are_compared_with_their_own_baseline():

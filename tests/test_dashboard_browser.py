@@ -233,3 +233,42 @@ def test_devices_switch_the_latency_and_a_broken_upload_is_an_error_in_its_panel
     page.page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
     assert (tmp_path / "dashboard.png").stat().st_size > 10_000
     page.clean()
+
+
+def test_a_zip_of_images_loads_with_the_chosen_metric_and_is_previewed(page, digits_zip,
+                                                                        image_model, tmp_path):
+    from userdata import DIGITS_PER_CLASS
+    from widgets.model_panel import PREPROCESSING_CHOICES, metric_choices
+
+    page.open()
+    page.tab("Model and data")
+    panel = page.page.locator(".wb-model")
+    for button, path in (("Upload .keras", image_model), ("Upload data", digits_zip)):
+        with page.page.expect_file_chooser() as chooser:
+            page.page.get_by_role("button", name=button).click()
+        chooser.value.set_files(str(path))
+        page.page.get_by_role("button", name=f"{button} (1)").wait_for()
+    assert not panel.locator("input[placeholder='pick or type a column']").is_visible()
+    menus = {"Metric": (metric_choices(), "f1"),
+             "Preprocessing (images)": (PREPROCESSING_CHOICES, "symmetric")}
+    for menu, (choices, value) in menus.items():
+        shown = next(label for label, choice in choices if choice == value)
+        panel.locator(f".widget-inline-hbox:has(label:text-is('{menu}')) select").select_option(
+            label=shown)
+    page.page.get_by_role("button", name="Load", exact=True).click()
+    heading = panel.locator(".wb-preview h4")
+    heading.filter(has_text="image folder").wait_for(timeout=WAIT_MS)  # was: digits (arrays)
+    assert heading.inner_text() == "Data: digits (image folder)"
+    assert "scored by f1 (higher is better)" in panel.inner_text()
+    captions = panel.locator(".wb-samples figcaption").all_inner_texts()
+    assert captions == [f"digit_{label}" for label in range(10) for _ in range(2)]
+    widths = panel.locator(".wb-samples img").evaluate_all("images => images.map(i => "
+                                                           "i.naturalWidth)")
+    assert widths == [64] * 20  # 32x32 thumbnails, drawn at twice their size
+    rows = panel.locator(".wb-balance tbody tr").all_inner_texts()
+    assert rows == [f"digit_{label}\t{DIGITS_PER_CLASS}\t{DIGITS_PER_CLASS}"
+                    for label in range(10)]
+    assert "1 file(s) skipped (1 not an image (.txt))" in panel.inner_text()
+    assert "preprocessing 'symmetric'" in panel.inner_text()
+    page.page.screenshot(path=str(tmp_path / "data.png"), full_page=True)
+    page.clean()

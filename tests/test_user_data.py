@@ -12,32 +12,12 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
+from userdata import tabular_model, write_csv, write_digit_folder
 from workbench.data import ImageFolder, load_csv
 from workbench.errors import DataError
 from workbench.pipeline import prepare_task, run
 from workbench.recipes import make_config
 from workbench.store import ExperimentStore
-
-
-def _write_digit_folder(root: Path, per_class: int | None = None) -> Path:
-    """scikit-learn's digits as 32x32 RGB PNGs, one folder per class, split into train/ and
-    test/ (75/25, stratified)."""
-    from PIL import Image
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    images = (digits.images * (255 / 16)).astype("uint8")
-    x_train, x_test, y_train, y_test = train_test_split(
-        images, digits.target, test_size=0.25, random_state=0, stratify=digits.target)
-    for split, xs, ys in (("train", x_train, y_train), ("test", x_test, y_test)):
-        for index, (image, label) in enumerate(zip(xs, ys)):
-            folder = root / split / f"digit_{label}"
-            folder.mkdir(parents=True, exist_ok=True)
-            big = Image.fromarray(image).resize((32, 32), Image.NEAREST).convert("RGB")
-            big.save(folder / f"{index:04d}.png")
-    (root / "train" / "digit_0" / "notes.txt").write_text("not an image")
-    return root
 
 
 def _folder_cnn(train, epochs: int = 8):
@@ -51,13 +31,13 @@ def _folder_cnn(train, epochs: int = 8):
     model = keras.Model(inputs, keras.layers.Dense(10)(x), name="folder_cnn")
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    model.fit(train, epochs=epochs, verbose=0)
+    model.fit(train, epochs=epochs, verbose=0, shuffle=False)  # the pipeline shuffles
     return model
 
 
 @pytest.fixture(scope="module")
 def digit_folder(tmp_path_factory):
-    return _write_digit_folder(tmp_path_factory.mktemp("images") / "digits")
+    return write_digit_folder(tmp_path_factory.mktemp("images") / "digits")
 
 
 @pytest.fixture(scope="module")
@@ -181,28 +161,14 @@ def test_free_input_size_is_fixed_from_the_images_and_stated(tmp_path):
     assert "input size fixed to (16, 16, 3)" in row["notes"]
 
 
-def _write_csv(path: Path, frame) -> Path:
-    frame.to_csv(path, index=False)
-    return path
-
-
-def _tabular_model(features: int, outputs: int, activation=None, name="tabular"):
-    import keras
-
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((features,), name="features")
-    x = keras.layers.Dense(32, activation="relu")(inputs)
-    return keras.Model(inputs, keras.layers.Dense(outputs, activation=activation)(x), name=name)
-
-
-def test_diabetes_csv_regressor_scored_by_mae(tmp_path):
+def test_diabetes_csv_regressor_scored_by_mae(tmp_path):  # a Sequential model, as most are
     from sklearn.datasets import load_diabetes
 
     frame = load_diabetes(as_frame=True).frame
-    path = _write_csv(tmp_path / "diabetes.csv", frame)
+    path = write_csv(tmp_path / "diabetes.csv", frame)
     data = load_csv(path, label_column="target")
     assert data.x_train.shape[1] == 10 and data.info["head"].shape[0] == 5
-    model = _tabular_model(10, 1, name="diabetes")
+    model = tabular_model(10, 1, name="diabetes", sequential=True)
     import keras
 
     model.compile(keras.optimizers.Adam(0.05), "mse")
@@ -233,9 +199,9 @@ def test_breast_cancer_scored_by_auc_and_a_user_metric(tmp_path):
     x = StandardScaler().fit_transform(bunch.data).astype("float32")
     frame = __import__("pandas").DataFrame(x, columns=[f"f{i}" for i in range(30)])
     frame["malignant"] = 1 - bunch.target
-    path = _write_csv(tmp_path / "cancer.csv", frame)
+    path = write_csv(tmp_path / "cancer.csv", frame)
     data = load_csv(path, label_column="malignant")
-    model = _tabular_model(30, 1, activation="sigmoid", name="cancer")
+    model = tabular_model(30, 1, activation="sigmoid", name="cancer")
     model.compile("adam", "binary_crossentropy")
     model.fit(data.x_train, data.y_train, epochs=20, verbose=0)
     task = prepare_task(model, data, metric="auc", progress=False)
@@ -318,3 +284,47 @@ def test_pretrained_weights_from_a_file_and_a_clear_message_offline(tmp_path, mo
     with pytest.raises(ZooError, match=r"Place the file mobilenet_v2_weights_tf_dim_ordering_tf_"
                                        r"kernels_1\.0_96\.h5 in .*empty/models/.*--weights PATH"):
         prepare_task("mobilenet_v2:96:imagenet", progress=False)
+
+
+def test_a_tf_data_preview_counts_the_test_split_without_reading_the_training_stream():
+    import tensorflow as tf
+
+    from workbench.data import describe, from_tf_data, load_digits_task
+
+    digits = load_digits_task()
+    endless = tf.data.Dataset.from_tensor_slices((digits.x_train, digits.y_train)).repeat()
+    test = tf.data.Dataset.from_tensor_slices((digits.x_test, digits.y_test))
+    preview = describe(from_tf_data(endless, test))  # an endless stream: never read through
+    assert preview.facts == ["450 test samples; training samples streamed (not counted)"]
+    assert list(preview.balance.columns) == ["test"]
+    assert preview.balance["test"].to_dict() == {
+        str(label): int(np.sum(digits.y_test == label)) for label in range(10)}
+    first_batch = digits.y_test[:32]
+    assert [sample.label for sample in preview.samples] == [
+        str(label) for label in np.unique(first_batch)
+        for _ in range(min(2, int(np.sum(first_batch == label))))]
+    assert {sample.image.shape for sample in preview.samples} == {(8, 8, 1)}
+
+
+def test_an_image_folder_is_decoded_once_and_read_back_the_same(digit_folder, folder_model,
+                                                                tmp_path):
+    import keras
+
+    from workbench.data import load_data
+
+    workspace, model = tmp_path / "ws", keras.models.load_model(folder_model)
+    kept = workspace / "decoded"
+    streamed = load_data(str(digit_folder), workspace=workspace).bind(model)
+    next(streamed.test_input_batches())  # a partial pass keeps nothing
+    assert not kept.exists() or list(kept.iterdir()) == []
+    decoded = list(streamed.test_input_batches())
+    assert [path.suffix for path in kept.iterdir()] == [".npy"]
+    again = load_data(str(digit_folder), workspace=workspace).bind(model)
+    again.test = None  # nothing left to decode from: the batches come from the kept file
+    cached = list(again.test_input_batches())
+    assert [len(batch) for batch in cached] == [len(batch) for batch in decoded]
+    assert all(np.array_equal(a, b) for a, b in zip(cached, decoded))
+    symmetric = load_data(str(digit_folder), workspace=workspace, preprocessing="symmetric")
+    next(symmetric.bind(model).test_input_batches())
+    list(symmetric.bind(model).test_input_batches())
+    assert len(list(kept.iterdir())) == 2  # another preprocessing, another file

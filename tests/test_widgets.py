@@ -46,7 +46,12 @@ def test_opening_on_a_workspace_with_results_shows_them(workspace, ptq_rows):
     assert {"float32", "int8", "Pareto front"} <= set(shown)
     assert [row[0] for row in shown["int8"]["customdata"]] == \
         list(app.state.model_results().query("recipe == 'int8'")["run_id"])
-    assert "Pareto front (ringed" in app.explorer.explanation.value
+    counted = re.search(r"(\d+) of (\d+) plotted are on it",
+                        html.unescape(app.explorer.explanation.value))
+    plotted = sum(len(trace.get("customdata") or []) for trace in shown.values()
+                  if trace["name"] != "Pareto front")
+    assert (int(counted.group(1)), int(counted.group(2))) == \
+        (len(shown["Pareto front"]["x"]), plotted)  # the sentence counts what is drawn
     table = app.results.table.value
     assert "<th>Size (KB)</th>" in table and "<th>Lost vs float</th>" in table
     layers = app.model_panel.layers.value
@@ -129,8 +134,8 @@ def test_training_shows_epochs_live_progress_forward_and_a_result_line(app):
     loss = panel.chart.figure["data"][0]
     assert loss["name"] == "loss" and len(loss["y"]) == 2 and loss["y"][0] > 0
     assert fractions == sorted(fractions) and fractions[-1] == 1.0  # never backwards
-    assert re.search(r"prune on default: accuracy \d+\.\d% \(\d+\.\d points lost\)",
-                     panel.result.value)
+    assert re.search(r"prune on default: top1 \d+\.\d% "
+                     r"\((\d+\.\d points (lost|gained)|as the float model)\)", panel.result.value)
     assert re.search(r"\d\d:\d\d:\d\d  finished: float32, prune on default",
                      panel.log_view.value)  # the baseline comes first
 
@@ -219,7 +224,7 @@ def test_model_menu_follows_the_loaded_model_and_lists_earlier_uploads(app, tmp_
                                  "content": memoryview(content), "last_modified": NOW},)
     assert panel.load() is True
     assert panel.choice.value == "upload: mine.keras"
-    assert "without a dataset: accuracy will stay empty" in panel.status.text
+    assert "without a dataset: its variants will have no score" in panel.status.text
     panel.choice.value = "digits_outlier"
     assert panel.load() is True and app.state.task.name == "digits_outlier"
     panel.choice.value = "upload: mine.keras"  # an earlier upload, reused
@@ -259,9 +264,9 @@ def test_details_show_deltas_verdict_where_time_goes_and_weights(explored):
     explorer.show(int8["run_id"])
     details = explorer.details
     ratio = float32["size_bytes"] / int8["size_bytes"]
-    assert f"{ratio:.2f}x smaller than the float32 variant" in details.figures.value
-    assert "points lost against the float model" in details.figures.value or \
-        "points gained" in details.figures.value
+    assert f"{ratio:.1f}x smaller than the float32 variant" in details.figures.value
+    assert re.search(r"(\d\.\d points (lost|gained) against|as) the float model",
+                     details.figures.value)
     assert "On <b>cortex_m7</b>" in details.verdict.value and "512,000" not in \
         details.verdict.value and "of 500 KB" in details.verdict.value
     bars = details.time_chart.figure["data"][0]
@@ -369,3 +374,26 @@ def test_names_from_users_and_files_are_escaped_everywhere(fresh_workspace, tmp_
     assert html.escape(HOSTILE) in shown  # the name is there, as text
     report = write_report(app.state.results, tmp_path / "report.html").read_text()
     assert HOSTILE not in report and html.escape(HOSTILE) in report
+
+
+def test_results_of_two_metrics_read_in_their_own_units_and_compare_without_error():
+    from widgets.results_panel import comparison_rows, display_table
+
+    frame = pd.DataFrame([
+        {"model": "digits", "recipe": "int8", "accuracy": 0.97, "drop_points": 0.4,
+         "metric": "top1", "higher_is_better": 1, "score": 0.97, "size_bytes": 2048},
+        {"model": "houses", "recipe": "float32", "accuracy": None, "drop_points": 6.9e-7,
+         "metric": "mae", "higher_is_better": 0, "score": 44.0, "size_bytes": 4096},
+        {"model": "houses", "recipe": "int8", "accuracy": None, "drop_points": 0.102,
+         "metric": "mae", "higher_is_better": 0, "score": 44.102, "size_bytes": 1024}])
+    table = display_table(frame, "host")
+    assert table["Lost vs float"].tolist() == ["0.4 points", "0", "0.102 MAE"]
+    rows = {header: (texts, marks) for header, texts, marks in
+            comparison_rows(frame.iloc[1], frame.iloc[2], "host")}
+    assert table["Score"].tolist() == ["97.0%", "44.00", "44.10"]
+    assert rows["Score"] == (["44.00", "44.10"], [True, False])  # MAE: lower is better
+    assert rows["Metric"] == (["mae", "mae"], [False, False])
+    mixed = {header: (texts, marks) for header, texts, marks in
+             comparison_rows(frame.iloc[0], frame.iloc[2], "host")}
+    assert mixed["Metric"] == (["top1", "mae"], [False, False])
+    assert mixed["Score"][1] == [False, False]  # two metrics: neither score is better

@@ -27,20 +27,23 @@ def _number(value, fmt: str, unit: str = "") -> str:
 
 def figures_table(row) -> str:
     """The variant's figures beside what they mean against the baseline."""
+    from workbench.compare import drop_words
+
     drop = row.get("drop_points")
+    scored_otherwise = _missing(row["accuracy"]) and not _missing(row.get("score"))
     lines = [
-        ("accuracy", _number(None if _missing(row["accuracy"]) else 100 * row["accuracy"],
-                             ".2f", " %"),
-         "no dataset: not measured" if _missing(row["accuracy"]) else "" if _missing(drop)
-         else f"{drop:.2f} points lost against the float model" if drop >= 0
-         else f"{-drop:.2f} points gained against the float model"),
+        *([] if scored_otherwise else [(  # a regressor has a score but no accuracy
+            "accuracy", _number(None if _missing(row["accuracy"]) else 100 * row["accuracy"],
+                                ".2f", " %"),
+            "no dataset: not measured" if _missing(row["accuracy"]) else "" if _missing(drop)
+            else _against_float(drop_words(drop, "points")))]),
         *_metric_line(row, drop),
         ("size", _number(row["size_bytes"] / 1024, ".1f", " KB"),
-         _times(row.get("x_smaller"), "smaller")),
+         _times(row.get("x_smaller"), "smaller", "larger")),
         ("gzip size", _number(row["gzip_bytes"] / 1024, ".1f", " KB"),
-         _times(row.get("x_smaller_gzip"), "smaller")),
+         _times(row.get("x_smaller_gzip"), "smaller", "larger")),
         ("latency, this host", _number(row.get("latency_ms"), ".3g", " ms"), ""),
-        ("speed-up on the chosen device", "", _times(row.get("x_faster"), "faster")),
+        ("speed-up on the chosen device", "", _times(row.get("x_faster"), "faster", "slower")),
     ]
     body = "".join(f"<tr><th>{escape(name)}</th><td>{escape(value)}</td>"
                    f"<td>{escape(delta)}</td></tr>" for name, value, delta in lines)
@@ -49,24 +52,31 @@ def figures_table(row) -> str:
 
 def _metric_line(row, drop) -> list[tuple]:
     """The task's metric when it is not top-1 (which the accuracy line already shows)."""
-    from workbench.compare import row_metric
+    from workbench.compare import drop_words, row_metric
 
     metric = row_metric(row.get("metric"), row.get("higher_is_better"))
     if metric is None or metric.name == "top1":
         return []
     direction = "higher" if metric.higher_is_better else "lower"
     change = "" if _missing(drop) else (
-        f"{abs(drop):.3g} {metric.unit} {'lost' if drop >= 0 else 'gained'} against the float "
-        f"model ({metric.format(row.get('float_score'))})")
+        f"{_against_float(drop_words(drop, metric.unit))} "
+        f"({metric.format(row.get('float_score'))})")
     return [(f"{metric.name} ({direction} is better)", metric.format(row.get("score")), change)]
+
+
+def _against_float(words: str) -> str:
+    return words if words == "as the float model" else f"{words} against the float model"
 
 
 def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _times(value, words: str) -> str:
-    return "" if _missing(value) else f"{value:.2f}x {words} than the float32 variant"
+def _times(value, better: str, worse: str) -> str:
+    from workbench.compare import times_words
+
+    return "" if _missing(value) else f"{times_words(value, better, worse)} than the float32 " \
+        "variant"
 
 
 def readable_bytes(count: float) -> str:
@@ -165,6 +175,12 @@ class DetailsView(w.VBox):
         self.extra = w.HTML()
         self.top = w.HBox([self.figures, self.verdict], layout=w.Layout(flex_flow="row wrap"))
         super().__init__([self.header])
+
+    def clear(self) -> None:
+        """Back to the invitation to click (another model was loaded)."""
+        self.shown_run_id = None
+        self.header.value = "<p>Click a point for its details.</p>"
+        self.children = [self.header]
 
     def show(self, run_id: str) -> str:
         """Show the details of stored variant ``run_id``; returns the header and figures HTML."""

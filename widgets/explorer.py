@@ -10,7 +10,7 @@ from widgets.common import PanelStatus, escape, guarded
 from widgets.details import DetailsView
 from widgets.plotly_chart import PlotlyChart
 from workbench.plots import (
-    MEASURED_LATENCY, PARETO_SENTENCE, latency_choices, pareto_front, tradeoff_figure, unplotted,
+    MEASURED_LATENCY, latency_choices, pareto_sentence, tradeoff_figure, unplotted,
 )
 
 SCOPES = {"loaded model": "loaded", "all models": "all"}
@@ -40,6 +40,7 @@ class ExplorerPanel(w.VBox):
         self.size.observe(lambda _: self.redraw(), names="value")
         self.scope.observe(lambda _: self.redraw(), names="value")
         state.observe(lambda _: self.refresh_choices(), names=["results", "task"])
+        state.observe(lambda _: self.details.clear(), names="task")  # another model's variant
         state.observe(lambda _: self._follow_state_device(), names="device")
         self.refresh_choices()
         super().__init__([w.HTML("<h3>Trade-offs</h3>"),
@@ -103,15 +104,13 @@ class ExplorerPanel(w.VBox):
                 f"{escape(row.reason)}</li>" for row in missing.itertuples()) + "</ul>")
 
     def _explanation(self, frame) -> str:
-        plotted = frame[frame["accuracy"].notna()].assign(size_kb=frame[self.size.value] / 1024)
-        if plotted.empty:
-            return ("<p>No variant here has an accuracy (no dataset), so the chart shows size "
+        sentence = pareto_sentence(frame, self.size.value, self.device.value)
+        if sentence is None:
+            return ("<p>No variant here has a score (no dataset), so the chart shows size "
                     "against latency.</p>")
-        front = pareto_front(plotted, "size_kb", "accuracy")
-        return ("<p>" + escape(PARETO_SENTENCE.format(on=len(front), total=len(plotted))) +
-                " Each point is one variant: its fill colour is the latency, its outline the "
-                "recipe, its symbol the model; the dotted line is the float model's accuracy. "
-                "Click a point for its details.</p>")
+        return ("<p>" + escape(sentence) + " Each point is one variant: its fill colour is the "
+                "latency, its outline the recipe, its symbol the model; the dotted line is the "
+                "float model's score. Click a point for its details.</p>")
 
     def _clicked(self, points: list[dict]) -> None:
         for point in points:

@@ -65,9 +65,46 @@ def display_table(frame: pd.DataFrame, device: str) -> pd.DataFrame:
     for header, column, scale, fmt, _ in _columns(device):
         if column in frame:
             shown[header] = [NO_DATA if missing and column in ("accuracy", "drop_points", "score")
+                             else _lost_text(value, row) if column == "drop_points"
+                             else _score_text(value, row) if column == "score"
                              else _format(value, scale, fmt)
-                             for value, missing in zip(frame[column], without_data)]
+                             for value, missing, row in zip(frame[column], without_data,
+                                                            frame.to_dict("records"))]
     return pd.DataFrame(shown)
+
+
+def _lost_text(drop, row) -> str:
+    """The metric lost, with its unit (``0.4 points``, ``0.102 MAE``, ``-0.2 points`` for a
+    gain, ``0`` when it rounds away): one column holds rows of several metrics."""
+    from workbench.compare import drop_words, row_metric
+
+    if _format(drop, 1.0, "g") == MISSING:
+        return MISSING
+    metric = row_metric(row.get("metric"), row.get("higher_is_better"))
+    unit = metric.unit if metric is not None else "points"
+    words = drop_words(drop, unit)
+    if words == "as the float model":
+        return "0"
+    return ("" if drop > 0 else "-") + words.rsplit(" ", 1)[0]
+
+
+def _score_text(score, row) -> str:
+    """The score as its metric shows it (``97.0%``, ``44.10``)."""
+    from workbench.compare import row_metric
+
+    metric = row_metric(row.get("metric"), row.get("higher_is_better"))
+    return _format(score, 1.0, ".4g") if metric is None else metric.format(
+        None if _format(score, 1.0, "g") == MISSING else float(score))
+
+
+def _score_direction(left, right) -> str | None:
+    """Which score is better: by the metric's direction when both rows share the metric."""
+    from workbench.compare import row_metric
+
+    if left.get("metric") != right.get("metric"):
+        return None
+    metric = row_metric(left.get("metric"), left.get("higher_is_better"))
+    return None if metric is None else "high" if metric.higher_is_better else "low"
 
 
 class ResultsPanel(w.VBox):
@@ -184,14 +221,7 @@ class ResultsPanel(w.VBox):
         table = self.state.with_deltas().set_index("run_id")
         left, right = table.loc[a], table.loc[b]
         rows = []
-        for header, column, scale, fmt, better in _columns(self.state.device)[2:-1]:
-            if column not in table:
-                continue
-            values = [left.get(column), right.get(column)]
-            texts = [_format(value, scale, fmt) for value in values]
-            if texts[0] == texts[1] == MISSING:
-                continue
-            marks = _better(values, better) if texts[0] != texts[1] else [False, False]
+        for header, texts, marks in comparison_rows(left, right, self.state.device):
             cells = "".join(f"<td class='{'wb-better' if mark else ''}'>{escape(text)}</td>"
                             for text, mark in zip(texts, marks))
             rows.append(f"<tr><th>{escape(header)}</th>{cells}</tr>")
@@ -222,10 +252,31 @@ class ResultsPanel(w.VBox):
         self.status.show(f"Deleted {run_id} and its .tflite.")
 
 
+def comparison_rows(left, right, device: str) -> list[tuple[str, list[str], list[bool]]]:
+    """(header, the two values as text, which is better) for each figure either variant has;
+    the score is compared by its metric's direction, and only when both share the metric."""
+    rows = []
+    for header, column, scale, fmt, better in _columns(device)[2:-1]:
+        values = [left.get(column), right.get(column)]
+        texts = [_format(value, scale, fmt) for value in values]
+        if texts[0] == texts[1] == MISSING:
+            continue
+        if column == "score":
+            better = _score_direction(left, right)
+            texts = [_score_text(value, row) for value, row in zip(values, (left, right))]
+        elif column == "drop_points":
+            texts = [_lost_text(value, row) for value, row in zip(values, (left, right))]
+        marks = _better(values, better) if texts[0] != texts[1] else [False, False]
+        rows.append((header, texts, marks))
+    return rows
+
+
 def _better(values: list, better: str | None) -> list[bool]:
+    if better is None:  # nothing to prefer (names, a score of two metrics)
+        return [False, False]
     numbers = [None if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
                else float(v) for v in values]
-    if better is None or None in numbers or numbers[0] == numbers[1]:
+    if None in numbers or numbers[0] == numbers[1]:
         return [False, False]
     best = max(numbers) if better == "high" else min(numbers)
     return [number == best for number in numbers]

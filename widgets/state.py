@@ -7,6 +7,8 @@ status line of the panel that caused them), never a traceback on the page.
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import traitlets
 
@@ -95,21 +97,26 @@ class AppState(traitlets.HasTraits):
     def say(self, text: str, kind: str = "info") -> None:
         self.message_kind, self.message = kind, text
 
-    def load_task(self, model="default", data=None, uploads: dict | None = None) -> None:
+    def load_task(self, model="default", data=None, uploads: dict | None = None,
+                  **options) -> None:
         """Load a model (and dataset); a ``WorkbenchError`` with one line if it fails (the
-        loaded task stays).
+        loaded task stays). ``options`` go to ``workbench.pipeline.prepare_task`` (metric,
+        label_column, preprocessing, validation_split...).
 
         ``uploads`` maps the server paths of uploaded files to the names the user gave them,
-        so a message names the upload, never a path on the server.
+        so a message names the upload, never a path on the server (nor the folder a zip was
+        unpacked into).
         """
         from workbench.pipeline import prepare_task
 
         try:
-            task = prepare_task(model, data, self.workspace, progress=False)
+            task = prepare_task(model, data, self.workspace, progress=False, **options)
         except Exception as error:  # noqa: BLE001 - the page shows one line, never a traceback
             message = user_message(error)
             for path, name in (uploads or {}).items():
                 message = message.replace(str(path), name)
+            unpacked = rf"{re.escape(str(self.workspace / UPLOADS))}/([^/']+)-[0-9a-f]{{12}}"
+            message = re.sub(unpacked, r"\1.zip", message)  # a zip's folder, named as the zip
             raise WorkbenchError(message) from None
         self.task = task
         self.say(f"Loaded '{task.name}'.")

@@ -51,7 +51,8 @@ class WizardPanel(w.VBox):
         state.observe(lambda _: self._explain_drop(), names="task")
         state.observe(lambda _: self._rejudge(), names="device")
         self.steps.append(w.VBox([
-            w.HTML("<b>How much accuracy may it lose?</b>"),
+            w.HTML("<b>How much of its score (accuracy, or the metric it is scored by) may it "
+                   "lose?</b>"),
             w.HBox([self.drop, self.drop_unit]), self.drop_meaning,
             self.recommendation, self.run_button, self.status,
             w.HBox([self.progress, self.phase]), self.outcome, self.next_button]))

@@ -119,20 +119,49 @@ def _known(value) -> bool:
 
 
 def summary_line(row) -> str:
-    """One line for a finished variant (a row of ``with_deltas``), e.g. ``prune: accuracy
-    98.0% (0.7 points lost), 3.9x smaller compressed, 1.0x faster``."""
-    parts = []
-    if _known(row.get("accuracy")):
-        drop = row.get("drop_points")
-        change = (f" ({drop:.1f} points lost)" if _known(drop) and drop >= 0.05 else
-                  f" ({-drop:.1f} points gained)" if _known(drop) and drop <= -0.05 else
-                  " (as the float model)" if _known(drop) else "")
-        parts.append(f"accuracy {100 * row['accuracy']:.1f}%{change}")
+    """One line for a finished variant (a row of ``with_deltas``), in its task's metric, e.g.
+    ``prune: top1 98.0% (0.7 points lost), 3.9x smaller compressed, 1.0x faster`` or
+    ``int8: mae 44.10 (0.102 MAE lost), 3.1x smaller``."""
+    metric = row_metric(row.get("metric"), row.get("higher_is_better"))
+    score = row.get("score")
+    if not _known(score) and _known(row.get("accuracy")):  # stored before metrics existed
+        metric, score = row_metric("top1"), row["accuracy"]
+    if metric is None or not _known(score):
+        parts = ["not scored (no dataset)"]
     else:
-        parts.append("accuracy not measured (no dataset)")
-    for column, words in (("x_smaller", "smaller"), ("x_smaller_gzip", "smaller compressed"),
-                          ("x_faster", "faster")):
+        drop = row.get("drop_points")
+        change = f" ({drop_words(drop, metric.unit)})" if _known(drop) else ""
+        parts = [f"{metric.name} {metric.format(score)}{change}"]
+    for column, better, worse in (("x_smaller", "smaller", "larger"),
+                                  ("x_smaller_gzip", "smaller compressed", "larger compressed"),
+                                  ("x_faster", "faster", "slower")):
         if _known(row.get(column)) and row.get("recipe") != BASELINE_RECIPE:
-            parts.append(f"{row[column]:.1f}x {words}")
+            parts.append(times_words(row[column], better, worse))
     subject = f" on {row['model']}" if row.get("model") else ""
     return f"{row['recipe']}{subject}: " + ", ".join(parts)
+
+
+def drop_words(drop: float, unit: str) -> str:
+    """A drop shown in words: ``0.7 points lost``, ``0.2 points gained``, ``0.102 MAE lost``,
+    or ``as the float model`` when it rounds away (0.05 points; 1e-4 in other units).
+
+    Example:
+        >>> drop_words(-0.24, "points"), drop_words(6.9e-07, "MAE")
+        ('0.2 points gained', 'as the float model')
+    """
+    if abs(drop) < (0.05 if unit == "points" else 1e-4):
+        return "as the float model"
+    amount = f"{abs(drop):.1f} points" if unit == "points" else f"{abs(drop):.3g} {unit}"
+    return f"{amount} {'lost' if drop > 0 else 'gained'}"
+
+
+def times_words(ratio: float, better: str, worse: str) -> str:
+    """``2.5x faster`` for a ratio above 1, ``2.0x slower`` (its inverse) below 1.
+
+    Example:
+        >>> times_words(0.5, "faster", "slower")
+        '2.0x slower'
+    """
+    if ratio >= 0.995:
+        return f"{ratio:.1f}x {better}"
+    return f"{1 / ratio:.1f}x {worse}"

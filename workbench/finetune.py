@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from workbench.data import output_names
 from workbench.errors import WorkbenchError
 from workbench.progress import epoch_callback
 
@@ -34,7 +35,7 @@ def losses_for(model, dataset):
     sample = dataset.calibration_inputs(16)
     outputs = model(sample, training=False)
     outputs = outputs if isinstance(outputs, dict) else dict(zip(
-        model.output_names, outputs if isinstance(outputs, (list, tuple)) else [outputs]))
+        output_names(model), outputs if isinstance(outputs, (list, tuple)) else [outputs]))
     labels = dataset.y_test
     losses = {}
     for name, values in outputs.items():

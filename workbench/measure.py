@@ -154,12 +154,14 @@ def keras_predict(model, x, batch_size: int = 256):
 
 
 def _by_output_name(model, outputs):
+    from workbench.data import output_names
+
     if isinstance(outputs, dict):
-        return {name: np.asarray(outputs[name]) for name in model.output_names}
+        return {name: np.asarray(outputs[name]) for name in output_names(model)}
     if isinstance(outputs, (list, tuple)):
         if len(outputs) == 1:
             return np.asarray(outputs[0])
-        return {name: np.asarray(value) for name, value in zip(model.output_names, outputs)}
+        return {name: np.asarray(value) for name, value in zip(output_names(model), outputs)}
     return np.asarray(outputs)
 
 

@@ -67,10 +67,11 @@ class Metric:
         return (float_score - score) if self.higher_is_better else (score - float_score)
 
     def format(self, score: float | None) -> str:
-        """``98.2%`` for a fraction, ``41.3`` for a value, ``—`` when missing."""
+        """``98.2%`` for a fraction, ``44.00`` for a value (4 significant digits, kept), ``—``
+        when missing."""
         if score is None or (isinstance(score, float) and math.isnan(score)):
             return "—"
-        return f"{100 * score:.1f}%" if self.fraction else f"{score:.4g}"
+        return f"{100 * score:.1f}%" if self.fraction else f"{score:#.4g}"
 
     def score(self, y_true, y_pred) -> float:
         """The metric on labels and outputs; a ``MetricError`` if the function fails or does

@@ -26,7 +26,7 @@ from typing import Any, Iterable
 
 
 from workbench import __version__
-from workbench.data import check_fits_model, generated_inputs, load_digits_task
+from workbench.data import check_fits_model, generated_inputs, load_digits_task, output_names
 from workbench.errors import DataError, WorkbenchError
 from workbench.fingerprint import model_fingerprint
 from workbench.metrics import DEFAULT_METRIC, Metric
@@ -60,7 +60,7 @@ class Task:
         if self.dataset is None:
             return GENERATED_DATA
         if self.metric is None or (self.metric.name == DEFAULT_METRIC and self.output in (
-                None, self.model.output_names[0])):
+                None, self.output_names[0])):
             return self.dataset.fingerprint  # top-1 on the first output: keys as before
         return f"{self.dataset.fingerprint}:{self.metric.name}:{self.output}"
 
@@ -70,7 +70,7 @@ class Task:
 
     @property
     def output_names(self) -> list[str]:
-        return list(self.model.output_names)
+        return output_names(self.model)
 
     @cached_property
     def float_outputs(self):
@@ -231,7 +231,7 @@ def _has_free_size(model) -> bool:
 
 
 def _chosen_output(model, name: str, output: str | None, metric) -> str | None:
-    names = list(model.output_names)
+    names = output_names(model)
     if output is not None and output not in names:
         raise DataError(f"Model '{name}' has no output {output!r}. Expected one of: "
                         f"{', '.join(names)}.")

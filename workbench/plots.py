@@ -30,8 +30,9 @@ MODEL_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "pentagon", "hexa
 MEASURED_LATENCY = "latency_ms"
 ESTIMATE_PREFIX = "est_ms__"
 BASELINE_RECIPE = "float32"
-PARETO_SENTENCE = ("Pareto front (ringed, joined by the dashed step line): the variants no other "
-                   "variant beats on both size and accuracy; {on} of {total} plotted are on it.")
+PARETO_SENTENCE = ("Pareto front (ringed, joined by the dashed step line): the variants that run "
+                   "which no other variant beats on both size and {merit}; {on} of {total} "
+                   "plotted are on it.")
 
 
 # Compositions of stages (``prune+cluster+int16x8``) draw from these, the same one every time.
@@ -161,6 +162,22 @@ def _merit_range(frame: pd.DataFrame, metric) -> list[float]:
         pad = max(0.15 * (high - low), 0.02 * max(abs(high), 1e-9))
         span = [low - pad, high + pad]
     return span if metric.higher_is_better else span[::-1]
+
+
+def pareto_sentence(results: pd.DataFrame, size: str = "size_bytes",
+                    latency: str = MEASURED_LATENCY) -> str | None:
+    """What the chart's Pareto front holds, counted as ``tradeoff_figure`` draws it (the
+    scored rows of the chart's metric that run on the latency's device), or None without a
+    score."""
+    from workbench.compare import merit_frame
+
+    scored, metric, _ = merit_frame(results)
+    if metric is None or scored.empty:
+        return None
+    frame = scored.assign(size_kb=scored[size] / 1024.0)
+    front = pareto_front(frame[_runs(frame, latency)], "size_kb", "merit",
+                         metric.higher_is_better)
+    return PARETO_SENTENCE.format(merit=merit_words(metric), on=len(front), total=len(frame))
 
 
 def unplotted(results: pd.DataFrame) -> pd.DataFrame:

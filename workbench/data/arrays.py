@@ -259,6 +259,15 @@ def input_names(model) -> list[str]:
     return [tensor.name for tensor in model.inputs]
 
 
+def output_names(model) -> list[str]:
+    """The model's output names, in ``model.outputs`` order (a ``Sequential`` model has no
+    ``output_names``: its outputs are named after the layers that make them, as a functional
+    model's are)."""
+    names = getattr(model, "output_names", None)
+    return list(names) if names else [tensor._keras_history.operation.name
+                                      for tensor in model.outputs]
+
+
 def _shape_matches(actual: tuple, expected: tuple) -> bool:
     return len(actual) == len(expected) and all(
         e is None or a == e for a, e in zip(actual, expected)

@@ -94,6 +94,7 @@ class ImageFolder:
     seed: int = 0
     image_size: tuple[int, int] | None = None
     calibration_size: int = DEFAULT_CALIBRATION_SIZE
+    cache_folder: str | os.PathLike | None = None  # where the decoded test split is kept
 
     def __post_init__(self):
         preprocessing_function(self.preprocessing)  # an unknown choice fails here
@@ -143,6 +144,8 @@ class ImageFolder:
     def bind(self, model):
         """The batched dataset for ``model``: images resized to its input (or to
         ``image_size`` / the images' own size when its spatial size is free)."""
+        from workbench.data.decoded_cache import DecodedCache
+        from workbench.data.preview import first_samples_per_class
         from workbench.data.streams import StreamDataset
 
         scan = self.scanned
@@ -153,12 +156,24 @@ class ImageFolder:
                 f"model '{model.name}' takes {[tuple(t.shape) for t in model.inputs]}.")
         size = self.size_for(shape)
         train, test = self._pipelines(size, COLOR_MODES[shape[-1]])
+        first = next(iter(scan.splits.values()))
+        y_test = np.asarray(self._labels_of(test.file_paths, "test"), "int64")
+        balance = scan.class_balance() if self.separate_splits else {  # as the split fell
+            name: {scan.classes[label]: count for label, count in
+                   sorted(Counter(labels).items())}
+            for name, labels in (("train", self._labels_of(train.file_paths, "train")),
+                                 ("test", y_test.tolist()))}
         info = {"kind": "image folder", "classes": scan.classes, "image_size": size,
-                "balance": scan.class_balance(), "skipped": scan.skipped,
-                "split": self.split_words()}
+                "balance": balance, "skipped": scan.skipped,
+                "split": self.split_words(), "preprocessing": self.preprocessing,
+                "samples": first_samples_per_class(first.paths, first.labels, scan.classes)}
+        fingerprint = self._fingerprint(size, shape[-1])
+        cache = None if self.cache_folder is None else DecodedCache(
+            Path(self.cache_folder) / f"{fingerprint.split(':')[-1]}.npy",
+            count=len(test.file_paths), batch_size=BATCH_SIZE)
         return StreamDataset(
-            self.name, train, test, y_test=np.asarray(self._test_labels(test), "int64"),
-            fingerprint=self._fingerprint(size, shape[-1]), train_size=len(train.file_paths),
+            self.name, train, test, y_test=y_test,
+            fingerprint=fingerprint, train_size=len(train.file_paths), test_cache=cache,
             calibration=lambda count: self._calibration(train.file_paths[:count], size,
                                                         COLOR_MODES[shape[-1]]),
             calibration_size=self.calibration_size, info=info)
@@ -207,12 +222,12 @@ class ImageFolder:
         train.file_paths, test.file_paths = paths
         return train, test
 
-    def _test_labels(self, test) -> list[int]:
-        """The test labels from the file paths (the class folder each lies in), so nothing is
-        decoded to know them."""
-        root = Path(self.path) / ("test" if self.separate_splits else "")
+    def _labels_of(self, paths, split: str) -> list[int]:
+        """Labels from the file paths of ``split`` (the class folder each lies in), so nothing
+        is decoded to know them."""
+        root = Path(self.path) / (split if self.separate_splits else "")
         index = {name: label for label, name in enumerate(self.scanned.classes)}
-        return [index[Path(path).relative_to(root).parts[0]] for path in test.file_paths]
+        return [index[Path(path).relative_to(root).parts[0]] for path in paths]
 
     def _calibration(self, paths, size, color_mode) -> np.ndarray:
         import keras

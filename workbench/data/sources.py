@@ -26,6 +26,7 @@ from workbench.errors import DataError
 
 MAX_ZIP_BYTES = 4 * 2**30  # uncompressed, like the .npz limit
 UPLOADS = "uploads"
+DECODED = "decoded"
 
 
 def load_data(source: Any, *, label_column: str | None = None,
@@ -50,16 +51,24 @@ def load_data(source: Any, *, label_column: str | None = None,
                           seed=seed, image_size=image_size)
     suffix = path.suffix.lower()
     if path.is_dir():
-        return ImageFolder(path, **folder_options)
+        return ImageFolder(path, cache_folder=_decoded_folder(workspace), **folder_options)
     if suffix == ".csv":
         return load_csv(path, label_column, seed=seed)
     if suffix == ".zip":
-        return ImageFolder(extract_zip(path, workspace), **folder_options)
+        return ImageFolder(extract_zip(path, workspace), cache_folder=_decoded_folder(workspace),
+                           **folder_options)
     if suffix == ".npz" or not path.exists():
         return load_npz(path, max_bytes=max_bytes)
     raise DataError(
         f"Received '{path}' ({suffix or 'no extension'}). Expected an .npz of arrays, a .csv "
         "with a label column, a folder with one subfolder per class, or a .zip of such a folder.")
+
+
+def _decoded_folder(workspace) -> Path:
+    """Where an image folder's decoded test split is kept (``<workspace>/decoded/``)."""
+    from workbench.workspace import resolve_workspace
+
+    return resolve_workspace(workspace) / DECODED
 
 
 def extract_zip(path: str | os.PathLike, workspace: str | os.PathLike | None = None,

@@ -27,14 +27,15 @@ class StreamDataset:
 
     ``y_test`` (the labels, held in memory) and ``fingerprint`` are read with one pass over the
     test pipeline unless given; ``calibration`` (``count -> inputs``) defaults to the first
-    samples of the training pipeline.
+    samples of the training pipeline; ``test_cache`` (a ``DecodedCache``) keeps the decoded test
+    inputs after the first pass.
     """
 
     def __init__(self, name: str, train, test, *, y_test=None, fingerprint: str | None = None,
                  calibration: Callable[[int], Any] | None = None, train_size: int | None = None,
-                 calibration_size: int = DEFAULT_CALIBRATION_SIZE, info=None):
+                 calibration_size: int = DEFAULT_CALIBRATION_SIZE, info=None, test_cache=None):
         self.name, self.train, self.test = name, train, test
-        self.calibration_size, self.info = calibration_size, info
+        self.calibration_size, self.info, self.test_cache = calibration_size, info, test_cache
         self._calibration, self._train_size = calibration, train_size
         if y_test is not None:
             self.__dict__["y_test"] = y_test
@@ -46,9 +47,11 @@ class StreamDataset:
 
     def test_input_batches(self, batch_size: int = 0) -> Iterator:
         """The test inputs, one batch of the pipeline at a time (``batch_size`` is the
-        pipeline's own)."""
-        for x, _ in self.test.as_numpy_iterator():
-            yield x
+        pipeline's own), or of the decoded copy ``test_cache`` keeps after a first pass."""
+        def decode():
+            return (x for x, _ in self.test.as_numpy_iterator())
+
+        yield from decode() if self.test_cache is None else self.test_cache.batches(decode)
 
     def calibration_inputs(self, count: int):
         if self._calibration is not None:
@@ -74,7 +77,8 @@ class StreamDataset:
         return self.calibration_inputs(self.calibration_size)
 
     def fit_arguments(self, batch_size: int) -> dict:
-        return {"x": self.train}
+        """The training pipeline as it is (batched; an image folder's reshuffles each epoch)."""
+        return {"x": self.train, "shuffle": False}
 
     @property
     def train_size(self) -> int:

@@ -41,7 +41,9 @@ def load_csv(path: str | os.PathLike, label_column: str | None, test_size: float
                         "a header row.") from None
     if not label_column:
         raise DataError(f"A CSV needs its label column named: received none for '{path.name}'. "
-                        f"Pass --label-column NAME, one of: {', '.join(map(str, frame.columns))}.")
+                        "Name it (the Label column box in the dashboard, --label-column NAME on "
+                        "the command line, label_column= in Python), one of: "
+                        f"{', '.join(map(str, frame.columns))}.")
     if label_column not in frame.columns:
         raise DataError(
             f"'{path.name}' has no column {label_column!r}. Expected the label column among "
