@@ -41,8 +41,12 @@ def _columns(device: str) -> list[tuple]:
     ]
 
 
+def _missing(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
 def _format(value, scale, fmt) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+    if _missing(value):
         return MISSING
     if fmt == "s":
         return str(value)
@@ -65,36 +69,24 @@ def display_table(frame: pd.DataFrame, device: str) -> pd.DataFrame:
     for header, column, scale, fmt, _ in _columns(device):
         if column in frame:
             shown[header] = [NO_DATA if missing and column in ("accuracy", "drop_points", "score")
-                             else _lost_text(value, row) if column == "drop_points"
-                             else _score_text(value, row) if column == "score"
-                             else _format(value, scale, fmt)
+                             else _cell_text(column, value, row, scale, fmt)
                              for value, missing, row in zip(frame[column], without_data,
                                                             frame.to_dict("records"))]
     return pd.DataFrame(shown)
 
 
-def _lost_text(drop, row) -> str:
-    """The metric lost, with its unit (``0.4 points``, ``0.102 MAE``, ``-0.2 points`` for a
-    gain, ``0`` when it rounds away): one column holds rows of several metrics."""
-    from workbench.compare import drop_words, row_metric
+def _cell_text(column: str, value, row, scale, fmt) -> str:
+    """A value as the table and the comparison show it: the score and the metric lost in the
+    row's metric (one column holds rows of several metrics), anything else by ``fmt``."""
+    from workbench.compare import drop_amount, row_metric
 
-    if _format(drop, 1.0, "g") == MISSING:
-        return MISSING
+    if _missing(value) or column not in ("score", "drop_points"):
+        return _format(value, scale, fmt)
     metric = row_metric(row.get("metric"), row.get("higher_is_better"))
-    unit = metric.unit if metric is not None else "points"
-    words = drop_words(drop, unit)
-    if words == "as the float model":
-        return "0"
-    return ("" if drop > 0 else "-") + words.rsplit(" ", 1)[0]
-
-
-def _score_text(score, row) -> str:
-    """The score as its metric shows it (``97.0%``, ``44.10``)."""
-    from workbench.compare import row_metric
-
-    metric = row_metric(row.get("metric"), row.get("higher_is_better"))
-    return _format(score, 1.0, ".4g") if metric is None else metric.format(
-        None if _format(score, 1.0, "g") == MISSING else float(score))
+    if column == "score":  # 97.0%, 44.10
+        return _format(value, 1.0, ".4g") if metric is None else metric.format(float(value))
+    amount = drop_amount(value, metric.unit if metric is not None else "points")
+    return "0" if amount is None else ("" if value > 0 else "-") + amount  # 0.102 MAE
 
 
 def _score_direction(left, right) -> str | None:
@@ -258,14 +250,12 @@ def comparison_rows(left, right, device: str) -> list[tuple[str, list[str], list
     rows = []
     for header, column, scale, fmt, better in _columns(device)[2:-1]:
         values = [left.get(column), right.get(column)]
-        texts = [_format(value, scale, fmt) for value in values]
+        texts = [_cell_text(column, value, row, scale, fmt)
+                 for value, row in zip(values, (left, right))]
         if texts[0] == texts[1] == MISSING:
             continue
         if column == "score":
             better = _score_direction(left, right)
-            texts = [_score_text(value, row) for value, row in zip(values, (left, right))]
-        elif column == "drop_points":
-            texts = [_lost_text(value, row) for value, row in zip(values, (left, right))]
         marks = _better(values, better) if texts[0] != texts[1] else [False, False]
         rows.append((header, texts, marks))
     return rows
@@ -274,8 +264,7 @@ def comparison_rows(left, right, device: str) -> list[tuple[str, list[str], list
 def _better(values: list, better: str | None) -> list[bool]:
     if better is None:  # nothing to prefer (names, a score of two metrics)
         return [False, False]
-    numbers = [None if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
-               else float(v) for v in values]
+    numbers = [None if _missing(v) else float(v) for v in values]
     if None in numbers or numbers[0] == numbers[1]:
         return [False, False]
     best = max(numbers) if better == "high" else min(numbers)

@@ -149,10 +149,17 @@ def drop_words(drop: float, unit: str) -> str:
         >>> drop_words(-0.24, "points"), drop_words(6.9e-07, "MAE")
         ('0.2 points gained', 'as the float model')
     """
+    amount = drop_amount(drop, unit)
+    return "as the float model" if amount is None else \
+        f"{amount} {'lost' if drop > 0 else 'gained'}"
+
+
+def drop_amount(drop: float, unit: str) -> str | None:
+    """The size of a drop with its unit (``0.7 points``, ``0.102 MAE``), or None when it rounds
+    away (under 0.05 points; under 1e-4 in other units)."""
     if abs(drop) < (0.05 if unit == "points" else 1e-4):
-        return "as the float model"
-    amount = f"{abs(drop):.1f} points" if unit == "points" else f"{abs(drop):.3g} {unit}"
-    return f"{amount} {'lost' if drop > 0 else 'gained'}"
+        return None
+    return f"{abs(drop):.1f} points" if unit == "points" else f"{abs(drop):.3g} {unit}"
 
 
 def times_words(ratio: float, better: str, worse: str) -> str:

@@ -40,16 +40,16 @@ class DecodedCache:
         """The split's batches: read from the file when it is there, else from ``decode()``
         (written to the file as they pass)."""
         if self.path.is_file():
-            yield from self._read(self.batch_size)
+            yield from self._read()
         else:
             yield from self._decode_and_keep(decode())
 
-    def _read(self, batch_size: int) -> Iterator[np.ndarray]:
+    def _read(self) -> Iterator[np.ndarray]:
         with open(self.path, "rb") as file:
             np.lib.format.read_magic(file)
             shape, _, dtype = np.lib.format.read_array_header_2_0(file)
-            for start in range(0, shape[0], batch_size):
-                batch = np.empty((min(batch_size, shape[0] - start), *shape[1:]), dtype)
+            for start in range(0, shape[0], self.batch_size):
+                batch = np.empty((min(self.batch_size, shape[0] - start), *shape[1:]), dtype)
                 if file.readinto(memoryview(batch).cast("B")) != batch.nbytes:
                     raise DataError(f"The decoded-image cache '{self.path}' is cut short. "
                                     "Expected a complete file: delete it (it is rebuilt from "

@@ -55,9 +55,11 @@ class FolderScan:
 
     def class_balance(self) -> dict[str, dict[str, int]]:
         """Images per class in each split."""
-        return {name: {self.classes[label]: count for label, count in
-                       sorted(Counter(split.labels).items())}
-                for name, split in self.splits.items()}
+        return {name: self.per_class(split.labels) for name, split in self.splits.items()}
+
+    def per_class(self, labels) -> dict[str, int]:
+        """How many of ``labels`` fall in each class, by class name."""
+        return {self.classes[label]: count for label, count in sorted(Counter(labels).items())}
 
     def sizes(self) -> Counter:
         return sum((split.sizes for split in self.splits.values()), Counter())
@@ -159,10 +161,8 @@ class ImageFolder:
         first = next(iter(scan.splits.values()))
         y_test = np.asarray(self._labels_of(test.file_paths, "test"), "int64")
         balance = scan.class_balance() if self.separate_splits else {  # as the split fell
-            name: {scan.classes[label]: count for label, count in
-                   sorted(Counter(labels).items())}
-            for name, labels in (("train", self._labels_of(train.file_paths, "train")),
-                                 ("test", y_test.tolist()))}
+            "train": scan.per_class(self._labels_of(train.file_paths, "train")),
+            "test": scan.per_class(y_test.tolist())}
         info = {"kind": "image folder", "classes": scan.classes, "image_size": size,
                 "balance": balance, "skipped": scan.skipped,
                 "split": self.split_words(), "preprocessing": self.preprocessing,

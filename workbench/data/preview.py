@@ -123,7 +123,7 @@ def _array_samples(dataset, labels) -> list[Sample]:
     """Test samples of an image-like single input (height, width, 1 or 3 channels), a few per
     class, scaled to 0..255 together; none for other inputs."""
     batch = next(dataset.test_input_batches(256), None)
-    if batch is None or isinstance(batch, dict) or isinstance(batch, tuple):
+    if batch is None or isinstance(batch, (dict, tuple)):
         return []
     images = np.asarray(batch)
     if images.ndim == 3:
@@ -139,7 +139,9 @@ def _array_samples(dataset, labels) -> list[Sample]:
             for image, index in zip(scaled, chosen)]
 
 
-def _a_few_per_class(labels: np.ndarray) -> list[int]:
+def _a_few_per_class(labels) -> list[int]:
+    """The indices of the first ``SAMPLES_PER_CLASS`` samples of each class, class by class."""
+    labels = np.asarray(labels)
     chosen = []
     for label in np.unique(labels):
         chosen += np.flatnonzero(labels == label)[:SAMPLES_PER_CLASS].tolist()
@@ -153,13 +155,6 @@ def _label_words(label) -> str:
     return str(int(value)) if value.dtype.kind in "biu" else f"{float(value):.4g}"
 
 
-def first_samples_per_class(paths, labels, classes: list[str],
-                            per_class: int = SAMPLES_PER_CLASS) -> list[tuple[str, str]]:
-    """The first ``per_class`` files of each class, as (path, class name) pairs."""
-    taken: Counter = Counter()
-    chosen = []
-    for path, label in zip(paths, labels):
-        if taken[label] < per_class:
-            taken[label] += 1
-            chosen.append((str(path), classes[label]))
-    return chosen[:MAX_SAMPLES]
+def first_samples_per_class(paths, labels, classes: list[str]) -> list[tuple[str, str]]:
+    """The first files of each class, as (path, class name) pairs."""
+    return [(str(paths[index]), classes[labels[index]]) for index in _a_few_per_class(labels)]
