@@ -6,7 +6,7 @@ import pytest
 from workbench.errors import DataError, RecipeError
 from workbench.measure import interpreter
 from workbench.ptq import convert
-from workbench.recipes import PTQ_RECIPES
+from workbench.recipes import DEFAULT_SWEEP
 from workbench.stages.export import Int8Export, Int16x8Export
 from workbench.tflite_inspect import inspect_tflite
 
@@ -22,7 +22,7 @@ def _read(row) -> bytes:
         return handle.read()
 
 
-@pytest.mark.parametrize("recipe", PTQ_RECIPES)
+@pytest.mark.parametrize("recipe", DEFAULT_SWEEP)
 def test_variant_runs_in_litert_and_stays_accurate(ptq_rows, default_task, recipe):
     row = ptq_rows[recipe]
     runner = interpreter(_read(row))

@@ -33,7 +33,7 @@ EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from workbench.recipes import PTQ_RECIPES, RECIPES
+    from workbench.recipes import DEFAULT_SWEEP, RECIPES
 
     parser = argparse.ArgumentParser(
         prog="python -m workbench",
@@ -48,9 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="recipe options, e.g. inference_input_type=float32 integer_only=false; "
                           "a composition's name their stage: cluster.clusters=8")
     sweep = commands.add_parser("sweep", help="run several recipes on a model")
-    sweep.add_argument("--recipes", default=",".join(PTQ_RECIPES),
+    sweep.add_argument("--recipes", default=",".join(DEFAULT_SWEEP),
                        help=f"comma-separated recipes, each with its default options "
-                            f"(default: the post-training ones, {','.join(PTQ_RECIPES)})")
+                            f"(default: the converter's post-training ones, "
+                            f"{','.join(DEFAULT_SWEEP)})")
     devices = commands.add_parser("devices", help="list the device profiles")
     doctor = commands.add_parser("doctor", help="check the setup: versions, workspace, store, "
                                                 "chromium; exits non-zero with the fix")

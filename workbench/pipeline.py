@@ -313,8 +313,9 @@ def _convert(task: Task, recipe: Recipe, progress: bool) -> tuple[bytes, str]:
     from workbench.transforms import apply_transforms
 
     transformed = apply_transforms(task, recipe, progress=progress)
-    tflite = recipe.export.export(task, transformed.model, transformed.facts, progress)
-    return tflite, transformed.notes()
+    tflite, export_notes = recipe.export.export_with_notes(task, transformed.model,
+                                                          transformed.facts, progress)
+    return tflite, "; ".join(filter(None, [transformed.notes(), export_notes]))
 
 
 def _measure(task: Task, tflite: bytes, latency_runs: int, progress: bool) -> dict:

@@ -24,6 +24,7 @@ RECIPE_COLOURS = {
     "int8": "#31a354", "int16x8": "#17becf", "prune": "#fd8d3c", "prune_2x4": "#e6550d",
     "cluster": "#9467bd", "prune_cluster": "#8c564b", "qat": "#d62728",
     "prune_qat": "#e377c2", "cluster_qat": "#c51b8a", "prune_cluster_qat": "#7a0177",
+    "int4_weights": "#bcbd22", "dynamic_int4": "#8c8c00", "int4_int8": "#74c476",
 }
 MODEL_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "pentagon", "hexagon",
                  "star-square", "hourglass")

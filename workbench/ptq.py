@@ -42,6 +42,12 @@ def check_convertible_names(model) -> None:
 def convert(model, config, representative_data: Any = None, progress: bool = True) -> bytes:
     """Convert ``model`` with a post-training recipe (``make_config("int8")``) or export stage
     (``Int8Export()``); returns the ``.tflite`` flatbuffer bytes."""
+    return convert_with_notes(model, config, representative_data, progress)[0]
+
+
+def convert_with_notes(model, config, representative_data: Any = None,
+                       progress: bool = True) -> tuple[bytes, str]:
+    """``convert``, and what the row's notes should say of it (layers kept in float...)."""
     export = _export_stage(config)
     check_convertible_names(model)
     samples = None
@@ -55,11 +61,19 @@ def convert(model, config, representative_data: Any = None, progress: bool = Tru
             )
         samples = representative_inputs(representative_data, model,
                                         max_samples=export.calibration_samples)
+    if hasattr(export, "quantize_float"):  # the AI Edge Quantizer works on the float model
+        from workbench.stages.export import Float32Export
+
+        return export.quantize_float(convert(model, Float32Export(), progress=False), samples)
+    if getattr(export, "is_selective", False):
+        from workbench.selective import convert_selective
+
+        return convert_selective(model, export, samples, progress)
     converter = make_converter(model, export, samples, progress)
     try:
         # The Keras exporter prints "Saved artifact at ..." on stdout: keep it out of the CLI.
         with converter_chatter_hidden():
-            return converter.convert()
+            return converter.convert(), ""
     except Exception as error:  # the converter raises ConverterError, ValueError, RuntimeError
         raise ConversionError(_conversion_message(export, error)) from None
 
@@ -86,11 +100,13 @@ def _flat_io(model):
 
 def _export_stage(config):
     """The export stage of a post-training recipe, or ``config`` itself when it is one."""
+    from workbench.recipes import PTQ_RECIPES
+
     stages = getattr(config, "stages", (config,))
     if len(stages) != 1 or getattr(stages[0], "kind", "") != "export":
         raise RecipeError(
-            f"convert() takes a post-training recipe (float32, dynamic_range, float16, int8, "
-            f"int16x8); recipe '{config.name}' has transform stages. Use workbench.run() for it.")
+            f"convert() takes a post-training recipe ({', '.join(PTQ_RECIPES)}); recipe "
+            f"'{config.name}' has transform stages. Use workbench.run() for it.")
     return stages[0]
 
 

@@ -15,7 +15,6 @@ Example:
 from __future__ import annotations
 
 import io
-import re
 
 import numpy as np
 
@@ -26,18 +25,33 @@ from workbench.progress import converter_chatter_hidden
 ROUNDING_ONLY = 1 / np.sqrt(12)
 
 
-def _layer_name(tensor_name: str) -> str:
-    """The Keras layer an op's output belongs to, from the converter's fused tensor name."""
-    first = tensor_name.split(";")[0]
-    parts = first.split("/")
-    if len(parts) < 2:
-        return "(model output)"
-    return re.sub(r"_\d+$", "", parts[1])
+def primary_layer(layers: list[str], weighted: set[str]) -> str:
+    """The layer an op is named after: the first of its fused layers that has weights."""
+    return next((name for name in layers if name in weighted), layers[0] if layers else "")
+
+
+def layer_of_output(info, model) -> dict[str, str]:
+    """Each op's output tensor name -> the Keras layer it is named after (``primary_layer``)."""
+    from workbench.selective import layer_names, op_layers
+
+    weighted = weighted_layers(model)
+    return {info.tensors[op.outputs[0]].name: primary_layer(layers, weighted)
+            for op, layers in zip(info.ops, op_layers(info, layer_names(model))) if op.outputs}
+
+
+def weighted_layers(model) -> set[str]:
+    """The layers with a kernel (conv, dense...): the ones an op is named after."""
+    from workbench.layer_selection import all_weights
+
+    return {weight.layer.name for weight in all_weights(model)}
 
 
 def quantization_errors(model, samples, calibration_samples: int = 200):
-    """A DataFrame with one row per int8 op: ``op``, ``layer``, ``elements``, ``scale``,
-    ``rmse``, ``rmse_over_scale``, ``max_abs_error``, ``mean_error`` (in the op's output units).
+    """A DataFrame with one row per int8 op: ``op``, ``layer`` (the Keras layer with weights
+    among those fused into it), ``tensor_name``, ``elements``, ``scale``, ``rmse``,
+    ``rmse_over_scale``, ``max_abs_error``, ``mean_error`` (in the op's output units),
+    ``snr_db`` and ``cosine`` (its output in the int8 model against the float model's,
+    errors of the ops before it included: ``workbench.edge_quantizer.tensor_agreement``).
 
     ``samples`` are unlabelled model inputs (a few dozen are enough); the first
     ``calibration_samples`` of them also calibrate the ranges, as in the ``int8`` recipe.
@@ -45,35 +59,39 @@ def quantization_errors(model, samples, calibration_samples: int = 200):
     import pandas as pd
     import tensorflow as tf
 
-    from workbench.ptq import make_converter
-    from workbench.stages.export import Int8Export
+    from workbench.edge_quantizer import tensor_agreement
+    from workbench.ptq import convert, make_converter
+    from workbench.tflite_inspect import inspect_tflite
+    from workbench.stages.export import Float32Export, Int8Export, calibration_feed
 
     array = representative_array(samples, model.inputs[0].shape)
     converter = make_converter(model, Int8Export(), array[:calibration_samples])
     converter.inference_input_type = converter.inference_output_type = tf.float32
-
-    def feed():
-        for sample in array:
-            yield [sample[None]]
-
     report = io.StringIO()
     try:
         with converter_chatter_hidden():
-            debugger = tf.lite.experimental.QuantizationDebugger(converter=converter,
-                                                                 debug_dataset=feed)
+            debugger = tf.lite.experimental.QuantizationDebugger(
+                converter=converter, debug_dataset=calibration_feed(array, False))
             debugger.run()
+            int8 = debugger.get_nondebug_quantized_model()
     except Exception as error:  # the converter raises several types
         raise ConversionError(f"The quantization debugger could not convert the model: "
                               f"{str(error).strip().splitlines()[0][:300]}.") from None
     debugger.layer_statistics_dump(report)
     report.seek(0)
     stats = pd.read_csv(report)
+    float_tflite = convert(model, Float32Export(), progress=False)
+    stats = stats.merge(tensor_agreement(float_tflite, int8, array), on="tensor_name",
+                        how="left")
+    layer_of = layer_of_output(inspect_tflite(float_tflite), model)
+    layers = [layer_of.get(name, "") for name in stats["tensor_name"]]
     rmse = np.sqrt(stats["mean_squared_error"])
     return pd.DataFrame({
-        "op": stats["op_name"], "layer": stats["tensor_name"].map(_layer_name),
+        "op": stats["op_name"], "layer": layers, "tensor_name": stats["tensor_name"],
         "elements": stats["num_elements"].astype(int), "scale": stats["scale"],
         "rmse": rmse, "rmse_over_scale": rmse / stats["scale"],
         "max_abs_error": stats["max_abs_error"], "mean_error": stats["mean_error"],
+        "snr_db": stats["snr_db"], "cosine": stats["cosine"],
     })
 
 

@@ -185,7 +185,11 @@ class Recipe:
 
     def to_json(self) -> str:
         """Canonical JSON of the recipe name and options (stable across runs: the cache key)."""
-        return json.dumps({"recipe": self.name, **self.get_config()}, sort_keys=True)
+        specs = {spec.name: spec for spec in self.options()}
+        keyed = {key: value for key, value in self.get_config().items()
+                 if key not in specs or specs[key].keyed_at_default
+                 or value != specs[key].default}
+        return json.dumps({"recipe": self.name, **keyed}, sort_keys=True)
 
     def changed_options(self) -> dict[str, Any]:
         """The options set away from their defaults."""
@@ -267,6 +271,8 @@ PRESETS: dict[str, Layout] = {layout.name: layout for layout in (
 )}
 RECIPES = PRESETS  # the named recipes, as the command line and the dashboard list them
 PTQ_RECIPES = tuple(name for name in PRESETS if len(PRESETS[name].stage_names) == 1)
+# What a sweep runs unless told: the converter's post-training recipes.
+DEFAULT_SWEEP = tuple(name for name in PTQ_RECIPES if STAGES[name].in_default_sweep)
 
 
 def get_recipe(name: str) -> Layout:

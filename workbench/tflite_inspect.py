@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from collections import Counter
@@ -28,6 +29,7 @@ TENSOR_DTYPES = {
     7: "int16", 8: "complex64", 9: "int8", 10: "float64", 11: "complex128", 12: "uint64",
     13: "resource", 14: "variant", 15: "uint32", 16: "uint16", 17: "int4", 18: "bfloat16",
 }
+NUMPY_DTYPES = {name for name in TENSOR_DTYPES.values() if name and hasattr(np, name)}
 INDEX_DTYPES = ("int32", "int64")
 # Ops whose input 1 is a weight tensor (kernel); input 2 is the bias.
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D")
@@ -45,6 +47,7 @@ class TensorInfo:
     scales: np.ndarray | None
     zero_points: np.ndarray | None
     quantized_dimension: int = 0
+    block_size: int = 0  # blockwise quantization: one scale per block of this many values
 
     @property
     def is_constant(self) -> bool:
@@ -65,6 +68,14 @@ class TensorInfo:
         return int(np.prod(self.shape)) if self.shape else 1
 
     @property
+    def nbytes(self) -> int:
+        """Bytes of its values as stored (int4: two per byte)."""
+        bits = {"int4": 4, "int2": 2}.get(self.dtype)
+        if bits:
+            return -(-self.size * bits // 8)
+        return self.size * (np.dtype(self.dtype).itemsize if self.dtype in NUMPY_DTYPES else 1)
+
+    @property
     def is_quantized(self) -> bool:
         """Integer codes with a scale (int8 weights, int16 activations...)."""
         return self.scales is not None and self.dtype.startswith(("int", "uint")) and \
@@ -73,12 +84,17 @@ class TensorInfo:
     def real_values(self) -> np.ndarray | None:
         """A constant's values as the real numbers they stand for: ``(code - zero point) *
         scale``, with one scale per channel along ``quantized_dimension`` when there are several;
-        floats as they are. None for activations and for packed storage (int4, sparse)."""
+        floats as they are; int4 unpacked, blockwise scales per block. None for activations and
+        sparse storage."""
         if self.data is None or self.data.dtype.kind not in "fiu" or self.data.size != self.size:
             return None
         values = self.data.reshape(self.shape).astype("float32")
         if not self.is_quantized:
             return values
+        if self.block_size:  # scales (channels, blocks) along the last axis
+            blocks = values.reshape(self.shape[0], -1, self.block_size)
+            scales = self.scales.astype("float32").reshape(self.shape[0], -1, 1)
+            return (blocks * scales).reshape(self.shape)
         axis = self.quantized_dimension if len(self.scales) > 1 else None
         shape = [1] * values.ndim
         if axis is not None:
@@ -229,6 +245,8 @@ def _parse(buffer: bytes, schema) -> TFLiteModelInfo:
     graph = root.Subgraphs(0)
     op_names = [_op_name(root.OperatorCodes(i), schema) for i in range(root.OperatorCodesLength())]
     tensors = [_tensor_info(graph.Tensors(i), i, root, buffer) for i in range(graph.TensorsLength())]
+    tensors = [_with_block_scales(tensor, tensors, graph.Tensors(tensor.index), schema)
+               for tensor in tensors]
     ops = []
     for i in range(graph.OperatorsLength()):
         op = graph.Operators(i)
@@ -303,6 +321,26 @@ def _tensor_info(tensor, index: int, root, buffer: bytes) -> TensorInfo:
                       zero_points if isinstance(zero_points, np.ndarray) else None, axis)
 
 
+def _with_block_scales(tensor: TensorInfo, tensors: list[TensorInfo], raw, schema) -> TensorInfo:
+    """A blockwise-quantized tensor (int4 weights of the AI Edge Quantizer) with its scales,
+    which live in a separate float16 tensor of shape (channels, blocks)."""
+    quant = raw.Quantization()
+    if quant is None or quant.DetailsType() != schema.QuantizationDetails.BlockwiseQuantization:
+        return tensor
+    details = schema.BlockwiseQuantization()
+    table = quant.Details()
+    details.Init(table.Bytes, table.Pos)
+    index, block = details.Scales(), details.BlockSize()
+    if not 0 <= index < len(tensors) or tensors[index].data is None or block <= 0:
+        raise _Damaged(f"tensor {tensor.index} names block scales in tensor {index}")
+    scales = tensors[index].data.astype("float32")
+    if not tensor.shape or scales.size * block != tensor.size:
+        raise _Damaged(f"tensor {tensor.index} of shape {tensor.shape} has {scales.size} "
+                       f"scales for blocks of {block}")
+    return dataclasses.replace(tensor, scales=scales.reshape(-1), zero_points=None,
+                               quantized_dimension=0, block_size=int(block))
+
+
 def _constant_data(buf, model_bytes: bytes, dtype: str, shape: tuple) -> np.ndarray | None:
     if buf is None:
         return None
@@ -312,8 +350,19 @@ def _constant_data(buf, model_bytes: bytes, dtype: str, shape: tuple) -> np.ndar
         raw = buf.DataAsNumpy()
     else:
         return None
+    if dtype == "int4":
+        return _unpack_int4(raw, int(np.prod(shape)) if shape else 1).reshape(shape)
     try:
         values = raw.view(np.dtype(dtype))
-    except TypeError:  # string, resource, int4...: keep the raw bytes
+    except TypeError:  # string, resource...: keep the raw bytes
         return raw
     return values.reshape(shape) if values.size == int(np.prod(shape)) else values
+
+
+def _unpack_int4(raw: np.ndarray, count: int) -> np.ndarray:
+    """Packed int4 (two per byte, the first in the low nibble) as int8 values."""
+    if raw.size * 2 < count:
+        raise _Damaged(f"an int4 tensor of {count} values has {raw.size} bytes")
+    nibbles = np.empty(raw.size * 2, np.uint8)
+    nibbles[0::2], nibbles[1::2] = raw & 0x0F, raw >> 4
+    return ((nibbles[:count].astype(np.int8) ^ 8) - 8).astype(np.int8)

@@ -41,8 +41,6 @@ OP_CLASSES = {
                       "SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "CAST", "FILL", "ZEROS_LIKE"),
 }
 CLASS_OF_OP = {op: name for name, ops in OP_CLASSES.items() for op in ops}
-DTYPE_BYTES = {"float32": 4, "float16": 2, "int8": 1, "uint8": 1, "int16": 2, "int32": 4,
-               "int64": 8, "bool": 1, "float64": 8, "uint16": 2, "uint32": 4, "uint64": 8}
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,7 @@ class OpCost:
     index: int
     name: str
     op_class: str  # a key of OP_CLASSES, or "unknown"
-    dtype: str  # float32 | float16 | dynamic_range | int8 | int16x8 | index
+    dtype: str  # float32 | float16 | dynamic_range | dynamic_int4 | int8 | int4x8 | int16x8 | index
     macs: int
     weight_bytes: int
     activation_bytes: int  # activations read and written
@@ -82,7 +80,7 @@ class GraphCost:
 
 
 def tensor_bytes(tensor: TensorInfo) -> int:
-    return tensor.size * DTYPE_BYTES.get(tensor.dtype, 1)
+    return tensor.nbytes
 
 
 def analyze_tflite(model) -> GraphCost:
@@ -135,10 +133,13 @@ def _compute_dtype(name, activations, constants, outputs) -> str:
     if all(t.dtype in index_dtypes for t in outputs):
         return "index"
     data = [t.dtype for t in activations + outputs if t.dtype not in index_dtypes]
+    int4_weights = any(t.dtype == "int4" and len(t.shape) >= 2 for t in constants)
     if "int16" in data:
         return "int16x8"
     if all(d in ("int8", "uint8") for d in data):
-        return "int8"
+        return "int4x8" if int4_weights else "int8"
+    if int4_weights and "float32" in data:
+        return "dynamic_int4"
     if any(t.dtype == "int8" and len(t.shape) >= 2 for t in constants) and "float32" in data:
         return "dynamic_range"
     return "float16" if all(d == "float16" for d in data) else "float32"

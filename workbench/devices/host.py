@@ -27,7 +27,7 @@ from workbench.progress import track
 
 CHAIN = 4  # layers per micro-benchmark
 RUNS = 20
-CALIBRATION_VERSION = 2
+CALIBRATION_VERSION = 3
 WEIGHTED = ("conv", "depthwise", "fully_connected")
 
 
@@ -122,7 +122,7 @@ def calibrate(progress: bool = True) -> dict:
         "throughput": throughput, "memory_bandwidth_gb_s": float(np.median(bandwidth)),
         "op_overhead_us": op_ms * 1000, "invoke_overhead_us": invoke_ms * 1000,
         "ram_bytes": _total_memory(), "flash_bytes": _total_memory() * 64,
-        "runs_as": {"float16": "float32"},
+        "runs_as": {"float16": "float32", "dynamic_int4": "dynamic_range", "int4x8": "int8"},
         "sparse": {"op_classes": ["conv"], "pointwise_only": True, "min_sparsity": 0.7,
                    "max_speedup": 2.3},
     }

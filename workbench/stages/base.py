@@ -37,6 +37,7 @@ class OptionSpec:
     minimum: float | None = None
     maximum: float | None = None
     help: str = ""
+    keyed_at_default: bool = True  # False: left out of the cache key while at its default
 
     @property
     def type(self) -> type:
@@ -60,7 +61,10 @@ class OptionSpec:
                           f"{self.name}={value!r}.")
 
     def parse(self, owner: str, value: Any) -> Any:
-        """``value`` as this option's type when it came as text (``--set key=value``)."""
+        """``value`` as this option's type when it came as text (``--set key=value``); a list
+        for a text option (layer names) is joined by commas."""
+        if self.type is str and isinstance(value, (list, tuple)):
+            return ",".join(str(item) for item in value)
         if not isinstance(value, str) or self.type is str:
             return value
         text = value.strip().lower()
@@ -76,9 +80,11 @@ class OptionSpec:
 
 
 def option(default: Any, *, choices: tuple | None = None, minimum: float | None = None,
-           maximum: float | None = None, help: str = ""):
-    """A stage field with what validation and the UI read."""
-    spec = OptionSpec("", default, choices, minimum, maximum, help)
+           maximum: float | None = None, help: str = "", keyed_at_default: bool = True):
+    """A stage field with what validation and the UI read. An option added to a stage that
+    already stored results says ``keyed_at_default=False``: at its default it stays out of the
+    cache key, so the results stored before it was added still match."""
+    spec = OptionSpec("", default, choices, minimum, maximum, help, keyed_at_default)
     return field(default=default, metadata={"spec": spec})
 
 
@@ -143,10 +149,16 @@ class ExportStage(Stage):
 
     kind: ClassVar[str] = "export"
     needs_representative_data: ClassVar[bool] = False
+    in_default_sweep: ClassVar[bool] = True  # in the sweep of post-training recipes by default
 
     def calibrates(self, facts: frozenset[str]) -> bool:
         """Whether exporting after ``facts`` reads representative data."""
         return self.needs_representative_data
 
     def export(self, task, model, facts: frozenset[str], progress: bool) -> bytes:
+        return self.export_with_notes(task, model, facts, progress)[0]
+
+    def export_with_notes(self, task, model, facts: frozenset[str],
+                          progress: bool) -> tuple[bytes, str]:
+        """``export``, and what the row's notes should say of it ('' when nothing)."""
         raise NotImplementedError

@@ -24,6 +24,21 @@ AFTER_QAT = {QUANTIZE_AWARE: "a quantization-aware model exports only as full-in
                              "(end the recipe with int8)"}
 
 
+def calibration_feed(samples, progress: bool):
+    """The converter's representative dataset: a generator function over ``samples`` (an
+    array, or a dict of arrays by input name), one sample at a time."""
+    from workbench.data import structure
+    from workbench.progress import track
+
+    def feed():
+        count = structure.length(samples)
+        for index in track(range(count), "calibrating", enabled=progress, unit="sample"):
+            one = structure.take(samples, index, index + 1)
+            yield one if isinstance(one, dict) else [one]
+
+    return feed
+
+
 class ConverterExport(ExportStage):
     """An export that is one setting of ``tf.lite.TFLiteConverter.from_keras_model``."""
 
@@ -32,12 +47,12 @@ class ConverterExport(ExportStage):
     def configure(self, converter, samples, progress: bool) -> None:
         """Set ``converter`` up for this export (``samples``: calibration inputs or None)."""
 
-    def export(self, task, model, facts, progress: bool) -> bytes:
-        from workbench.ptq import convert
+    def export_with_notes(self, task, model, facts, progress: bool) -> tuple[bytes, str]:
+        from workbench.ptq import convert_with_notes
 
         representative = task.representative_data(self.calibration_samples) \
             if self.calibrates(facts) else None
-        return convert(model, self, representative, progress=progress)
+        return convert_with_notes(model, self, representative, progress=progress)
 
 
 @register
@@ -92,18 +107,8 @@ class FullIntegerExport(ConverterExport):
     def configure(self, converter, samples, progress: bool) -> None:
         import tensorflow as tf
 
-        from workbench.progress import track
-
-        from workbench.data import structure
-
-        def feed():
-            count = structure.length(samples)
-            for index in track(range(count), "calibrating", enabled=progress, unit="sample"):
-                one = structure.take(samples, index, index + 1)
-                yield one if isinstance(one, dict) else [one]
-
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = feed
+        converter.representative_dataset = calibration_feed(samples, progress)
         ops = [getattr(tf.lite.OpsSet, self.ops_set)]
         if not self.integer_only:
             ops.append(tf.lite.OpsSet.TFLITE_BUILTINS)
@@ -123,21 +128,46 @@ class Int8Export(FullIntegerExport):
     )
     ops_set: ClassVar[str] = "TFLITE_BUILTINS_INT8"
     refuses: ClassVar[dict[str, str]] = {}  # the one export that follows QAT
-    unused_after: ClassVar[dict[str, frozenset[str]]] = {
-        QUANTIZE_AWARE: frozenset({"integer_only", "calibration_samples"})}  # no calibration
+    unused_after: ClassVar[dict[str, frozenset[str]]] = {  # the quantizers set the ranges
+        QUANTIZE_AWARE: frozenset({"integer_only", "calibration_samples", "keep_float",
+                                   "auto_keep_float", "int16_layers"})}
 
     inference_input_type: str = option("int8", choices=IO_INT8, help="dtype of the model input")
     inference_output_type: str = option("int8", choices=IO_INT8, help="dtype of the model output")
+    keep_float: str = option(
+        "", help="layers kept in float, each with the op feeding it (comma-separated names)",
+        keyed_at_default=False)
+    auto_keep_float: int = option(
+        0, minimum=0, maximum=20, help="keep the K layers with the largest int8 error in float",
+        keyed_at_default=False)
+    int16_layers: str = option(
+        "", help="layers with int16 activations, each with the op feeding it; int8 "
+                 "elsewhere (quantized by the AI Edge Quantizer)", keyed_at_default=False)
+
+    def __post_init__(self):
+        from workbench.selective import split_layer_list
+
+        for name in ("keep_float", "int16_layers"):
+            value = getattr(self, name)
+            if isinstance(value, (str, list, tuple)):
+                object.__setattr__(self, name, ",".join(split_layer_list(value)))
+        super().__post_init__()
+
+    @property
+    def is_selective(self) -> bool:
+        """Whether some layers leave int8 (kept in float or int16)."""
+        return bool(self.keep_float or self.auto_keep_float or self.int16_layers)
 
     def calibrates(self, facts) -> bool:
         return QUANTIZE_AWARE not in facts  # after QAT the ranges come from the quantizers
 
-    def export(self, task, model, facts, progress: bool) -> bytes:
+    def export_with_notes(self, task, model, facts, progress: bool) -> tuple[bytes, str]:
         if QUANTIZE_AWARE in facts:
             from workbench.qat import convert_qat
 
-            return convert_qat(model, self.inference_input_type, self.inference_output_type)
-        return super().export(task, model, facts, progress)
+            return convert_qat(model, self.inference_input_type,
+                               self.inference_output_type), ""
+        return super().export_with_notes(task, model, facts, progress)
 
 
 @register
