@@ -397,3 +397,15 @@ def test_results_of_two_metrics_read_in_their_own_units_and_compare_without_erro
              comparison_rows(frame.iloc[0], frame.iloc[2], "host")}
     assert mixed["Metric"] == (["top1", "mae"], [False, False])
     assert mixed["Score"][1] == [False, False]  # two metrics: neither score is better
+
+
+def test_layer_names_are_typed_into_the_int8_options(app):
+    panel = app.techniques
+    panel.recipe.value = "int8"
+    assert panel.option_widgets["keep_float"].value == ""  # a text box, empty by default
+    panel.option_widgets["keep_float"].value = "block_pw, fc"
+    panel.option_widgets["auto_keep_float"].value = 1
+    config = panel.config()
+    assert (config.export.keep_float, config.export.auto_keep_float) == ("block_pw,fc", 1)
+    assert config.code() == ("workbench.make_config('int8', {'keep_float': 'block_pw,fc', "
+                             "'auto_keep_float': 1})")

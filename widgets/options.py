@@ -67,6 +67,9 @@ def option_widget(spec):
                             style=STYLE)
     elif isinstance(default, bool):
         widget = w.Checkbox(value=default, description=label, style=STYLE, indent=False)
+    elif isinstance(default, str):  # free text, such as layer names joined by commas
+        widget = w.Text(value=default, description=label, style=STYLE, placeholder="none",
+                        layout=w.Layout(width="27em"))
     elif isinstance(default, int):
         widget = w.BoundedIntText(value=default, min=low if low is not None else 0,
                                   max=high if high is not None else 10**6, description=label,
