@@ -318,6 +318,15 @@ def _convert(task: Task, recipe: Recipe, progress: bool) -> tuple[bytes, str]:
     return tflite, "; ".join(filter(None, [transformed.notes(), export_notes]))
 
 
+def test_outputs(task: Task, tflite: bytes, progress: bool = False):
+    """The ``.tflite``'s outputs on the task's test split, a batch at a time, by output name."""
+    from workbench.measure import tflite_predict
+
+    batches = -(-task.dataset.test_size // TEST_BATCH_SIZE)
+    return tflite_predict(tflite, task.dataset.test_input_batches(TEST_BATCH_SIZE),
+                          progress=progress, output_names=task.output_names, batches=batches)
+
+
 def _measure(task: Task, tflite: bytes, latency_runs: int, progress: bool) -> dict:
     from workbench import measure
 
@@ -325,10 +334,7 @@ def _measure(task: Task, tflite: bytes, latency_runs: int, progress: bool) -> di
     figures = {"size_bytes": size, "gzip_bytes": gzipped, "accuracy": None,
                "float_accuracy": task.float_accuracy, "agreement": None, **score_columns(task)}
     if task.dataset is not None:
-        batches = -(-task.dataset.test_size // TEST_BATCH_SIZE)
-        outputs = measure.tflite_predict(
-            tflite, task.dataset.test_input_batches(TEST_BATCH_SIZE), progress=progress,
-            output_names=task.output_names, batches=batches)
+        outputs = test_outputs(task, tflite, progress)
         figures.update(score_columns(task, task.score(outputs)))
         figures["accuracy"] = task.accuracy(outputs)
         if task.classifier_metric is not None:

@@ -193,11 +193,11 @@ def convert_selective(model, export, samples, progress: bool = False) -> tuple[b
     else:
         tflite = convert_keeping_float(model, export, samples,
                                        op_output_names(info, float_ops), progress)
-    notes = precision_notes(tflite, model)
+    found = layers_by_precision(tflite, model)
     if export.integer_only and not int16_ops:
         fused = op_layers(info, names)
-        _check_no_other_float(tflite, model, {name for i in float_ops for name in fused[i]})
-    return tflite, notes
+        _check_no_other_float(found["float32"], {name for i in float_ops for name in fused[i]})
+    return tflite, precision_notes(found)
 
 
 def _computing_ops(info) -> set[int]:
@@ -236,18 +236,16 @@ def layers_by_precision(tflite: bytes, model) -> dict[str, list[str]]:
     return found
 
 
-def precision_notes(tflite: bytes, model) -> str:
-    """``'in float: block_dw, block_pw; int16 activations: fc'`` for a selective model."""
-    found = layers_by_precision(tflite, model)
+def precision_notes(found: dict[str, list[str]]) -> str:
+    """``'in float: block_dw, block_pw; int16 activations: fc'`` from ``layers_by_precision``."""
     parts = [f"in float: {', '.join(found['float32'])}" if found["float32"] else "",
              f"int16 activations: {', '.join(found['int16x8'])}" if found["int16x8"] else ""]
     return "; ".join(filter(None, parts))
 
 
-def _check_no_other_float(tflite: bytes, model, allowed: set[str]) -> None:
+def _check_no_other_float(float_layers: list[str], allowed: set[str]) -> None:
     """With ``integer_only``, only the kept layers (and the ops feeding them) may be float."""
-    others = [name for name in layers_by_precision(tflite, model)["float32"]
-              if name not in allowed]
+    others = [name for name in float_layers if name not in allowed]
     if others:
         raise ConversionError(
             f"integer_only=true, but besides the kept layers, {', '.join(others)} fell back "

@@ -51,11 +51,8 @@ def layer_sensitivity(task, samples: int = SAMPLES, top: int = 3, progress: bool
     return table
 
 
-def _score(task, tflite: bytes) -> float:
-    from workbench.measure import tflite_predict
-    from workbench.pipeline import TEST_BATCH_SIZE
 
-    batches = -(-task.dataset.test_size // TEST_BATCH_SIZE)
-    outputs = tflite_predict(tflite, task.dataset.test_input_batches(TEST_BATCH_SIZE),
-                             progress=False, output_names=task.output_names, batches=batches)
-    return task.score(outputs)
+def _score(task, tflite: bytes) -> float:
+    from workbench.pipeline import test_outputs
+
+    return task.score(test_outputs(task, tflite))

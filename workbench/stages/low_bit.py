@@ -56,7 +56,7 @@ class EdgeQuantizerExport(ExportStage):
                 f"Recipe '{self.name}' found no weights to make int4: the quantizer gives int4 to "
                 f"{', '.join(INT4_OPS)} kernels, and this model's ops are {', '.join(ops)}. "
                 "Use a recipe for models without such layers (float16, int8).")
-        return tflite, low_bit_notes(tflite)
+        return tflite, low_bit_notes(kernels)
 
     def export_with_notes(self, task, model, facts, progress: bool) -> tuple[bytes, str]:
         from workbench.ptq import convert_with_notes
@@ -68,19 +68,22 @@ class EdgeQuantizerExport(ExportStage):
 
 @dataclass(frozen=True)
 class BlockwiseInt4Export(EdgeQuantizerExport):
-    """The int4 exports that offer blockwise scales."""
+    """The int4 exports that offer blockwise scales: int4 weights everywhere in ``mode``."""
+
+    mode: ClassVar[str] = ""  # the quantizer's scheme: weight_only or dynamic
 
     block_size: int = option(0, choices=BLOCK_SIZES,
                              help="int4 weights per scale (blockwise: FULLY_CONNECTED and "
                                   "EMBEDDING_LOOKUP only); 0: one scale per output channel")
 
-    def _blockwise(self) -> list:
+    def rules(self) -> list:
         from workbench.edge_quantizer import Rule
 
-        # A second rule under another scope key: where the quantizer has blockwise int4 for
-        # an op, it wins; elsewhere it is skipped and the first rule holds.
-        return [Rule(".+", "dynamic", weight_bits=4, block_size=self.block_size)] \
-            if self.block_size else []
+        rules = [Rule(".*", self.mode, weight_bits=4)]
+        if self.block_size:  # under another scope key: it wins where the quantizer has
+            # blockwise int4 for an op; elsewhere it is skipped and the first rule holds
+            rules.append(Rule(".+", "dynamic", weight_bits=4, block_size=self.block_size))
+        return rules
 
 
 @register
@@ -91,11 +94,7 @@ class Int4WeightsExport(BlockwiseInt4Export):
         "int4 weights (AI Edge Quantizer), dequantized to float when the model loads: up to "
         "8x smaller on disk, float compute; no data needed."
     )
-
-    def rules(self) -> list:
-        from workbench.edge_quantizer import Rule
-
-        return [Rule(".*", "weight_only", weight_bits=4), *self._blockwise()]
+    mode: ClassVar[str] = "weight_only"
 
 
 @register
@@ -106,11 +105,7 @@ class DynamicInt4Export(BlockwiseInt4Export):
         "int4 weights, activations quantized on the fly (AI Edge Quantizer): up to 8x smaller, "
         "integer compute on CPU; no data needed."
     )
-
-    def rules(self) -> list:
-        from workbench.edge_quantizer import Rule
-
-        return [Rule(".*", "dynamic", weight_bits=4), *self._blockwise()]
+    mode: ClassVar[str] = "dynamic"
 
 
 @register
@@ -133,14 +128,12 @@ class Int4Int8Export(EdgeQuantizerExport):
         return [Rule(".*", "static"), Rule(".+", "static", weight_bits=4)]
 
 
-def low_bit_notes(tflite: bytes) -> str:
-    """``'int4 weights: CONV_2D x35, FULLY_CONNECTED x1 (blockwise 32); left as they were:
-    DEPTHWISE_CONV_2D x17'``: what the quantizer did to each weighted op."""
-    from workbench.tflite_inspect import inspect_tflite
-
-    info = inspect_tflite(tflite)
+def low_bit_notes(kernels) -> str:
+    """``'int4 weights: CONV_2D x35, FULLY_CONNECTED x1; of them FULLY_CONNECTED blockwise 32
+    x1; not int4 (...): DEPTHWISE_CONV_2D (float32) x17'``: what the quantizer did to each
+    weighted op (``kernels``: ``TFLiteModelInfo.kernels(WEIGHTED)`` of the quantized model)."""
     int4, blockwise, other = Counter(), Counter(), Counter()
-    for op_name, kernel in info.kernels(WEIGHTED):
+    for op_name, kernel in kernels:
         if kernel.dtype == "int4":
             int4[op_name] += 1
             if kernel.block_size:
