@@ -38,6 +38,7 @@ bench: setup
 	$(BIN)/python -m bench.compare_tfmot
 	$(BIN)/python -m bench.devices
 	$(BIN)/python -m bench.dashboard
+	$(BIN)/python -m bench.selective
 
 clean:
 	rm -rf $(OUT) .workbench .pytest_cache

@@ -409,3 +409,52 @@ def test_layer_names_are_typed_into_the_int8_options(app):
     assert (config.export.keep_float, config.export.auto_keep_float) == ("block_pw,fc", 1)
     assert config.code() == ("workbench.make_config('int8', {'keep_float': 'block_pw,fc', "
                              "'auto_keep_float': 1})")
+
+
+def test_picking_layers_on_the_sensitivity_chart_runs_int8_with_them(app):
+    panel, state = app.sensitivity, app.state
+    panel.top.value = 1
+    panel.measure().wait()
+    table = state.sensitivity
+    bars = panel.chart.figure["data"][0]
+    assert [row[0] for row in bars["customdata"]] == list(table["layer"])[::-1]  # top: worst
+    assert bars["x"] == list(table["rmse_over_scale"])[::-1]
+    assert table["score_kept_float"].notna().tolist() == [True] + [False] * (len(table) - 1)
+    first, second = table["layer"][0], table["layer"][1]
+    panel.chart.click([{"customdata": [second]}])
+    panel.chart.click([{"customdata": [first]}])
+    panel.chart.click([{"customdata": [second]}])  # a second click unpicks
+    assert panel.picked == [first] and panel.ticks[first].value
+    colours = dict(zip((row[0] for row in panel.chart.figure["data"][0]["customdata"]),
+                       panel.chart.figure["data"][0]["marker"]["color"]))
+    assert colours[first] != colours[second]
+    panel.ticks["down_conv"].value = True  # ticked by hand
+    panel.keep_in.value = "int16_layers"
+    assert panel.run_button.description == "Run int8 with 2 layers in int16 activations"
+    panel.run().wait()
+    row = state.results[state.results["config"].str.contains("int16_layers")].iloc[-1]
+    assert json.loads(row["config"])["int16_layers"] == ",".join(panel.picked)
+    assert "int16 activations:" in row["notes"] and "down_conv" in row["notes"]
+    explorer = app.explorer
+    assert row["run_id"] in [point[0] for point in traces(explorer.chart)["int8"]["customdata"]]
+    assert "int8 on default" in panel.status.text
+    explorer.show(row["run_id"])  # its graph: down_conv's conv runs in int16
+    graph = {trace.get("name"): trace for trace in explorer.details.graph.figure["data"]}
+    assert any("layer: down_conv" in text and "CONV_2D" in text for text in graph["int16"]["text"])
+    explorer.details.graph_colour.value = "sensitivity"
+    valued = {trace.get("name"): trace for trace in explorer.details.graph.figure["data"]}
+    errors = dict(zip(table["layer"], table["rmse_over_scale"]))
+    colours = valued["int8 error (quantization steps)"]["marker"]["color"]
+    assert round(errors["down_conv"], 5) in colours and explorer.details.graph_note.text == ""
+    state.sensitivity = None  # as after loading another model: nothing to colour by
+    assert "Measure the sensitivity in the Per-layer tab first" in \
+        explorer.details.graph_note.text
+    assert "int16" in {trace.get("name") for trace in explorer.details.graph.figure["data"]}
+    state.device = "cortex_m7"
+    explorer.details.graph_colour.value = "time"
+    explorer.show(row["run_id"])
+    figure = explorer.details.graph.figure
+    shares = [share for trace in figure["data"][1:] if trace["name"] != "no value"
+              for share in trace["marker"]["color"]]
+    assert sum(shares) == pytest.approx(1.0, abs=1e-3)
+    assert "time on cortex_m7" in figure["layout"]["title"]["text"]

@@ -14,6 +14,7 @@ from widgets.common import message_banner
 from widgets.explorer import ExplorerPanel
 from widgets.model_panel import ModelPanel
 from widgets.results_panel import ResultsPanel
+from widgets.sensitivity_panel import SensitivityPanel
 from widgets.state import AppState
 from widgets.techniques import TechniquePanel
 from widgets.wizard import WizardPanel
@@ -38,12 +39,13 @@ class WorkbenchApp(w.VBox):
         self.model_panel = ModelPanel(self.state)
         self.wizard = WizardPanel(self.state)
         self.techniques = TechniquePanel(self.state)
+        self.sensitivity = SensitivityPanel(self.state)
         self.explorer = ExplorerPanel(self.state)
         self.results = ResultsPanel(self.state)
         self.tabs = w.Tab(children=[self.wizard, self.model_panel, self.techniques,
-                                    self.explorer, self.results],
+                                    self.sensitivity, self.explorer, self.results],
                           titles=["Which technique?", "Model and data", "Techniques",
-                                  "Trade-offs", "Results"])
+                                  "Per-layer", "Trade-offs", "Results"])
         super().__init__([w.HTML(STYLE + "<h2>Optimization Workbench</h2>"),
                           message_banner(self.state), self.tabs],
                          layout=w.Layout(width="100%"))

@@ -11,11 +11,13 @@ import math
 
 import ipywidgets as w
 
-from widgets.common import escape, frame_html
+from widgets.common import PanelStatus, escape, frame_html, guarded
 from widgets.plotly_chart import PlotlyChart
 from workbench.plots import recipe_colour
 
 TOP_OPS = 15
+GRAPH_COLOURS = {"precision": "precision", "sensitivity of its layer": "sensitivity",
+                 "share of the time on the chosen device": "time"}
 
 
 def _number(value, fmt: str, unit: str = "") -> str:
@@ -163,6 +165,12 @@ def histogram_figure(histograms: dict, recipe: str) -> dict:
     return {"data": data, "layout": layout}
 
 
+def _graph_title(colour_by: str, device: str) -> str:
+    what = {"precision": "precision", "sensitivity": "its layer's int8 error (quantization "
+            "steps)", "time": f"share of the estimated time on {device}"}[colour_by]
+    return f"one node per op, left to right, coloured by {what}; hover for details"
+
+
 class DetailsView(w.VBox):
     def __init__(self, state):
         self.state = state
@@ -174,11 +182,24 @@ class DetailsView(w.VBox):
         self.histogram = PlotlyChart(layout=w.Layout(width="100%"))
         self.extra = w.HTML()
         self.top = w.HBox([self.figures, self.verdict], layout=w.Layout(flex_flow="row wrap"))
+        self.graph_colour = w.Dropdown(options=GRAPH_COLOURS, value="precision",
+                                       description="Colour ops by",
+                                       style={"description_width": "8em"},
+                                       layout=w.Layout(width="30em"))
+        self.graph = PlotlyChart(layout=w.Layout(width="100%"))
+        self.graph_note = PanelStatus()
+        self.graph_box = w.VBox([w.HTML("<h4>The graph</h4>"), self.graph_colour,
+                                 self.graph_note, self.graph])
+        self.graph.add_class("wb-graph-chart")
+        self._graph_inputs: tuple | None = None
+        self.draw_graph = guarded(self.graph_note, "Drawing the graph")(self.draw_graph)
+        self.graph_colour.observe(lambda _: self.draw_graph(), names="value")
+        state.observe(lambda _: self.draw_graph(), names="sensitivity")
         super().__init__([self.header])
 
     def clear(self) -> None:
         """Back to the invitation to click (another model was loaded)."""
-        self.shown_run_id = None
+        self.shown_run_id, self._graph_inputs = None, None
         self.header.value = "<p>Click a point for its details.</p>"
         self.children = [self.header]
 
@@ -214,10 +235,39 @@ class DetailsView(w.VBox):
         ops = analyze_tflite(data).frame()[["name", "op_class", "dtype", "macs", "weight_bytes"]]
         self.extra.value = self._config_and_code(row, data) + \
             f"<details><summary>Ops ({len(ops)})</summary>{frame_html(ops)}</details>"
+        task = self.state.task
+        model = task.model if task is not None and row["model"] == task.name else None
+        self._graph_inputs = (data, model, estimate)
+        self.draw_graph()
         # charts join the page only when they have something to draw: a chart created hidden
         # and shown later could be drawn with no room
-        self.children = [self.header, self.top, *charts, self.extra]
+        self.children = [self.header, self.top, *charts, self.graph_box, self.extra]
         return self.header.value + self.figures.value
+
+    def draw_graph(self) -> None:
+        """The shown variant's graph, coloured as chosen; when that colouring has nothing to
+        show (sensitivity not measured, a device that cannot run the model), say why and
+        colour by precision."""
+        from workbench.graph_view import graph_figure
+
+        if self._graph_inputs is None:
+            return
+        data, model, estimate = self._graph_inputs
+        colour_by = self.graph_colour.value
+        sensitivity = self.state.sensitivity
+        layers = None if sensitivity is None or model is None else \
+            dict(zip(sensitivity["layer"], sensitivity["rmse_over_scale"]))
+        self.graph_note.value = ""
+        if colour_by == "sensitivity" and layers is None:
+            self.graph_note.value = ("<p><i>Measure the sensitivity in the Per-layer tab first "
+                                     "(for the loaded model); coloured by precision.</i></p>")
+            colour_by = "precision"
+        elif colour_by == "time" and not estimate.op_times:
+            self.graph_note.value = (f"<p><i>{escape(estimate.device)} cannot run this variant, "
+                                     "so there are no times; coloured by precision.</i></p>")
+            colour_by = "precision"
+        self.graph.show(graph_figure(data, model, colour_by, layers, estimate,
+                                     title=_graph_title(colour_by, estimate.device)))
 
     @staticmethod
     def _config_and_code(row, data: bytes) -> str:

@@ -1,4 +1,5 @@
-"""The one state object every panel observes: task, results, chosen device, running job.
+"""The one state object every panel observes: task, results, chosen device, running job, and
+the loaded model's per-layer sensitivity once measured.
 
 All work goes through ``workbench`` (the panels only bind widgets to it); slow work runs as a
 ``workbench.jobs.Job`` so the kernel stays responsive. Errors become ``message`` text (or the
@@ -27,10 +28,14 @@ class AppState(traitlets.HasTraits):
     job = traitlets.Any(None, allow_none=True)
     message = traitlets.Unicode("")
     message_kind = traitlets.Unicode("info")  # info | error
+    sensitivity = traitlets.Any(None, allow_none=True)  # the loaded model's, once measured
 
     def __init__(self, workspace=None, **kwargs):
         super().__init__(**kwargs)
         from workbench.store import ExperimentStore
+
+        # another model: the sensitivity measured was the previous one's
+        self.observe(lambda _: setattr(self, "sensitivity", None), names="task")
         from workbench.workspace import resolve_workspace
 
         self.workspace = resolve_workspace(workspace)

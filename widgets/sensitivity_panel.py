@@ -1,0 +1,195 @@
+"""Per-layer sensitivity to int8, and the int8 variant that keeps the layers you pick in float
+or in int16: measure, read the bar chart, click bars (or tick boxes) to pick layers, Run. The
+new variant lands in the Trade-offs tab next to the others.
+
+Example:
+    >>> panel = SensitivityPanel(AppState())          # doctest: +SKIP
+    >>> panel.measure().wait(); panel.toggle("block_pw"); panel.run()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import ipywidgets as w
+
+from widgets.common import PanelStatus, escape, frame_html, guarded
+from widgets.plotly_chart import PlotlyChart
+from workbench.errors import WorkbenchError
+
+PICKED, OTHER = "#e6550d", "#3182bd"
+KEEP_IN = {"float": "keep_float", "int16 activations": "int16_layers"}
+INTRO = ("<p>How much error each layer's int8 ops cause, in quantization steps of their output "
+         "(longest bar: most sensitive), and for the top layers the score won back by keeping "
+         "only that layer in float. Click bars (or tick boxes) to pick layers, choose float or "
+         "int16 activations for them, and Run: int8 everywhere else. The variant appears in "
+         "Trade-offs.</p>")
+
+
+def sensitivity_figure(table, picked: set[str]) -> dict:
+    """One horizontal bar per layer (most sensitive on top), picked layers in orange; the
+    hover adds SNR and cosine against float and the score kept in float."""
+    rows = table.iloc[::-1]
+
+    def scored(row) -> str:
+        if row.score_kept_float != row.score_kept_float:  # NaN: not among the scored top
+            return "not scored"
+        return f"kept float: score {row.score_kept_float:.4g} ({row.recovered:+.3g})"
+
+    text = [f"{escape(row.op)}; SNR {row.snr_db:.3g} dB, cosine {row.cosine:.4f}; {scored(row)}"
+            for row in rows.itertuples()]
+    return {"data": [{"type": "bar", "orientation": "h", "x": rows["rmse_over_scale"].tolist(),
+                      "y": [escape(name) for name in rows["layer"]],
+                      "customdata": [[name] for name in rows["layer"]], "text": text,
+                      "textposition": "none",
+                      "marker": {"color": [PICKED if name in picked else OTHER
+                                           for name in rows["layer"]]},
+                      "hovertemplate": "<b>%{y}</b>: %{x:.3g} steps<br>%{text}<extra></extra>"}],
+            "layout": {"height": 120 + 26 * len(rows), "template": "plotly_white",
+                       "title": {"text": "int8 error per layer (orange: picked)",
+                                 "font": {"size": 13}},
+                       "xaxis": {"title": {"text": "output RMSE, in quantization steps"}},
+                       "margin": {"l": 130, "r": 20, "t": 40, "b": 45}}}
+
+
+class SensitivityPanel(w.VBox):
+    def __init__(self, state):
+        self.state = state
+        self.job = None
+        self.top = w.BoundedIntText(value=3, min=0, max=20, description="score the top",
+                                    layout=w.Layout(width="12em"))
+        self.measure_button = w.Button(description="Measure sensitivity",
+                                       button_style="primary")
+        self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0,
+                                        layout=w.Layout(width="16em"))
+        self.phase = w.HTML()
+        self.status = PanelStatus()
+        self.chart = PlotlyChart(layout=w.Layout(width="100%", display="none"))
+        self.ticks: dict[str, w.Checkbox] = {}
+        self.tick_box = w.HBox(layout=w.Layout(flex_flow="row wrap"))
+        self.keep_in = w.ToggleButtons(options=KEEP_IN, value="keep_float",
+                                       description="keep them in")
+        self.run_button = w.Button(description="Run int8", disabled=True,
+                                   layout=w.Layout(width="auto"))
+        self.table = w.HTML()
+        for name in ("measure", "run", "toggle", "_clicked", "_redraw", "_show_measure"):
+            setattr(self, name, guarded(self.status, "Per-layer sensitivity")(
+                getattr(self, name)))
+        self.measure_button.on_click(lambda _: self.measure())
+        self.run_button.on_click(lambda _: self.run())
+        self.chart.on_click(self._clicked)
+        self.keep_in.observe(lambda _: self._redraw(), names="value")
+        state.observe(lambda _: self._redraw(), names="sensitivity")
+        super().__init__([w.HTML("<h3>Per-layer sensitivity</h3>" + INTRO),
+                          w.HBox([self.measure_button, self.top, w.HTML("&nbsp;layers kept "
+                                                                        "in float")]),
+                          w.HBox([self.progress, self.phase]), self.status, self.chart,
+                          self.tick_box, w.HBox([self.keep_in, self.run_button]), self.table])
+        self.add_class("wb-sensitivity")
+        self.chart.add_class("wb-sensitivity-chart")
+        self._redraw()
+
+    @property
+    def picked(self) -> list[str]:
+        """The ticked layers, most sensitive first."""
+        return [name for name, box in self.ticks.items() if box.value]
+
+    def measure(self):
+        """Start measuring the loaded model's per-layer sensitivity (a background job)."""
+        from workbench.jobs import Job
+        from workbench.sensitivity import layer_sensitivity
+
+        task = self.state.task
+        if task is None:
+            raise WorkbenchError("No model is loaded. Expected one: load it in the Model and "
+                                 "data tab first.")
+        if self.job is not None and self.job.active:
+            raise WorkbenchError("The sensitivity is already being measured; wait for it.")
+        self.status.clear()
+        top = self.top.value
+        self.job = Job(lambda: layer_sensitivity(task, top=top, progress=False),
+                       f"per-layer sensitivity of {task.name}")
+        self.job.add_listener(self._show_measure)
+        return self.job.start()
+
+    def _show_measure(self, job) -> None:
+        running = job.active
+        self.measure_button.disabled = running
+        self.progress.value = 1.0 if job.state == "finished" else job.fraction or 0.0
+        self.progress.bar_style = {"finished": "success", "error": "danger"}.get(job.state,
+                                                                                 "info")
+        self.phase.value = escape(f"{job.phase} ({job.done}/{job.total})" if running and
+                                  job.total else job.phase if running else job.state)
+        if job.state == "error":
+            self.status.error(job.error)
+        elif job.state == "finished":
+            table = job.result
+            table.attrs["model"] = self.state.task.name if self.state.task else ""
+            self.state.sensitivity = table
+
+    def toggle(self, layer: str) -> None:
+        """Pick a layer, or unpick it (what a click on its bar does)."""
+        if layer not in self.ticks:
+            raise WorkbenchError(f"Received layer '{layer}'; expected one of the measured "
+                                 f"layers: {', '.join(self.ticks) or 'none yet'}.")
+        self.ticks[layer].value = not self.ticks[layer].value
+
+    def _clicked(self, points: list[dict]) -> None:
+        for point in points:
+            if point.get("customdata"):
+                self.toggle(str(point["customdata"][0]))
+                return
+
+    def run(self):
+        """Run int8 with the picked layers in float (or int16): a job of the app's state."""
+        from workbench.recipes import make_config
+
+        if not self.picked:
+            raise WorkbenchError("No layer is picked. Click a bar or tick a layer first.")
+        config = make_config("int8", {self.keep_in.value: ",".join(self.picked)})
+        job = self.state.run_recipes([config])
+        self.status.show(f"Running int8 with {', '.join(self.picked)} in "
+                         f"{self._precision_words()}; the variant will appear in Trade-offs.",
+                         "busy")
+        job.add_listener(self._run_finished)
+        return job
+
+    def _run_finished(self, job) -> None:
+        if job.state == "finished" and not job.result.failures:
+            self.status.show(" ".join(self.state.summaries(job.result.rows)))
+        elif not job.active:
+            self.status.error(self.state.message)
+
+    def _precision_words(self) -> str:
+        return "float" if self.keep_in.value == "keep_float" else "int16 activations"
+
+    def _redraw(self) -> None:
+        table = self.state.sensitivity
+        if table is None:
+            self.ticks, self.tick_box.children = {}, []
+            self.chart.layout.display = "none"
+            self.table.value = ""
+            self.run_button.disabled = True
+            return
+        if list(self.ticks) != list(table["layer"]):
+            self.ticks = {name: w.Checkbox(value=False, description=name, indent=False,
+                                           layout=w.Layout(width="auto", margin="0 1em 0 0"))
+                          for name in table["layer"]}
+            for box in self.ticks.values():
+                box.observe(lambda _: self._redraw(), names="value")
+            self.tick_box.children = list(self.ticks.values())
+        self.chart.show(sensitivity_figure(table, set(self.picked)))
+        self.chart.layout.display = None
+        count = len(self.picked)
+        self.run_button.disabled = not count
+        self.run_button.description = (f"Run int8 with {count} layer{'s' if count != 1 else ''}"
+                                       f" in {self._precision_words()}" if count else
+                                       "Run int8 (pick layers first)")
+        self.table.value = self._table_html(table)
+
+    @staticmethod
+    def _table_html(table) -> str:
+        shown = table.rename(columns={"rmse_over_scale": "error (steps)", "snr_db": "SNR (dB)",
+                                      "score_kept_float": "score kept float"})
+        scores = table.attrs
+        line = (f"<p>Score of the float model {scores['float_score']:.4g}, of all-int8 "
+                f"{scores['int8_score']:.4g}.</p>" if "int8_score" in scores else "")
+        return line + frame_html(shown)
