@@ -71,9 +71,14 @@ def test_the_figure_draws_every_op_once_and_every_edge(variants, default_task):
     weights = table[(table["op"] == "DEQUANTIZE") & (table["layer"] == "down_conv")
                     & table["quant"].str.contains("float16")].iloc[0]
     assert weights["depth"] == conv["depth"] - 0.5  # a weight sits just before its reader
-    hover = by_name["float32, float16 weights"]["text"]
+    hover = by_name["float32, float16 weights"]["hovertext"]
     assert any("layer: down_conv" in text and "out: float32[1x4x4x64]" in text
                for text in hover)
+    add = table[table["op"] == "ADD"].iloc[0]  # the residual: it reads an op two steps back
+    skip = min(add["sources"], key=lambda source: table.loc[source, "depth"])
+    assert add["depth"] - table.loc[skip, "depth"] > 1
+    lifted = max(table.loc[skip, "slot"], add["slot"]) + 0.45
+    assert lifted in edges["y"]  # drawn bent above the nodes it skips, not through them
 
 
 def test_colour_by_sensitivity_and_by_time(variants, default_task):
@@ -90,6 +95,13 @@ def test_colour_by_sensitivity_and_by_time(variants, default_task):
     shares = [share for trace in nodes if trace["name"] != "no value"
               for share in trace["marker"]["color"]]
     assert sum(shares) == pytest.approx(1.0, abs=1e-3)
+    on_cpu = estimate_tflite(data, "edge_tpu")  # the float ops fall back to its host CPU
+    fallback = {op["index"] for op in on_cpu.op_times if op["runs_on"] != "edge_tpu"}
+    assert fallback  # keep_float=block_pw: float convs cannot run on the Edge TPU
+    edges, *nodes = graph_figure(data, model, "time", estimate=on_cpu)["data"]
+    ringed = {index for trace in nodes for index, width in
+              zip(trace["customdata"], trace["marker"]["line"]["width"]) if width == 3}
+    assert ringed == fallback
     slowest = max(estimate.op_times, key=lambda op: op["us"])
     assert max(shares) == pytest.approx(slowest["us"] / sum(op["us"]
                                                             for op in estimate.op_times),

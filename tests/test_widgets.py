@@ -134,7 +134,7 @@ def test_training_shows_epochs_live_progress_forward_and_a_result_line(app):
     loss = panel.chart.figure["data"][0]
     assert loss["name"] == "loss" and len(loss["y"]) == 2 and loss["y"][0] > 0
     assert fractions == sorted(fractions) and fractions[-1] == 1.0  # never backwards
-    assert re.search(r"prune on default: top1 \d+\.\d% "
+    assert re.search(r"prune \(epochs=2\) on default: top1 \d+\.\d% "
                      r"\((\d+\.\d points (lost|gained)|as the float model)\)", panel.result.value)
     assert re.search(r"\d\d:\d\d:\d\d  finished: float32, prune on default",
                      panel.log_view.value)  # the baseline comes first
@@ -253,7 +253,8 @@ def test_clicking_each_point_shows_that_variant(explored):
         explorer.chart.click([{"trace": 0, "index": 0, "customdata": customdata}])
         assert explorer.details.shown_run_id == customdata[0]
         assert f">{customdata[0]}</code>" in explorer.details.header.value
-        assert f": {name}</h4>" in explorer.details.header.value
+        variant = "prune (epochs=1)" if name == "prune" else name  # options set are named
+        assert f": {variant}</h4>" in explorer.details.header.value
 
 
 def test_details_show_deltas_verdict_where_time_goes_and_weights(explored):
@@ -287,7 +288,7 @@ def test_results_read_at_a_glance_filter_download_compare_and_delete(explored):
     assert headers[:4] == ["Model", "Recipe", "Accuracy (%)", "Lost vs float"]
     cells = re.findall(r"<td>([^<]*)</td>", panel.table.value)
     assert {cells[i + 1] for i in range(0, len(cells), len(headers))} == \
-        {"float32", "int8", "prune"}
+        {"float32", "int8", "prune (epochs=1)"}
     link = re.search(r'href="data:text/csv;base64,([^"]+)"', panel.download.value).group(1)
     csv = pd.read_csv(io.StringIO(base64.b64decode(link).decode()))
     assert len(csv) == 3
@@ -430,25 +431,32 @@ def test_picking_layers_on_the_sensitivity_chart_runs_int8_with_them(app):
     assert colours[first] != colours[second]
     panel.ticks["down_conv"].value = True  # ticked by hand
     panel.keep_in.value = "int16_layers"
-    assert panel.run_button.description == "Run int8 with 2 layers in int16 activations"
+    assert panel.run_button.description == \
+        f"Run int8 with int16 activations on {first}, down_conv"
     panel.run().wait()
     row = state.results[state.results["config"].str.contains("int16_layers")].iloc[-1]
     assert json.loads(row["config"])["int16_layers"] == ",".join(panel.picked)
     assert "int16 activations:" in row["notes"] and "down_conv" in row["notes"]
     explorer = app.explorer
     assert row["run_id"] in [point[0] for point in traces(explorer.chart)["int8"]["customdata"]]
-    assert "int8 on default" in panel.status.text
+    variant = f"int8 (int16_layers={','.join(panel.picked)})"
+    assert f"{variant} on default: top1" in panel.status.text  # the variant's own line
+    assert "float32 on default" not in panel.status.text
+    hover_names = [point[2] for point in traces(explorer.chart)["int8"]["customdata"]]
+    assert variant in hover_names  # told apart from other int8 variants on hover
     explorer.show(row["run_id"])  # its graph: down_conv's conv runs in int16
     graph = {trace.get("name"): trace for trace in explorer.details.graph.figure["data"]}
-    assert any("layer: down_conv" in text and "CONV_2D" in text for text in graph["int16"]["text"])
+    assert any("layer: down_conv" in text and "CONV_2D" in text
+               for text in graph["int16"]["hovertext"])
     explorer.details.graph_colour.value = "sensitivity"
     valued = {trace.get("name"): trace for trace in explorer.details.graph.figure["data"]}
     errors = dict(zip(table["layer"], table["rmse_over_scale"]))
     colours = valued["int8 error (quantization steps)"]["marker"]["color"]
     assert round(errors["down_conv"], 5) in colours and explorer.details.graph_note.text == ""
     state.sensitivity = None  # as after loading another model: nothing to colour by
-    assert "Measure the sensitivity in the Per-layer tab first" in \
+    assert "Measure the sensitivity of 'default' in the Per-layer tab first" in \
         explorer.details.graph_note.text
+    assert (panel.ticks, panel.run_button.disabled, panel.progress.value) == ({}, True, 0.0)
     assert "int16" in {trace.get("name") for trace in explorer.details.graph.figure["data"]}
     state.device = "cortex_m7"
     explorer.details.graph_colour.value = "time"
@@ -458,3 +466,6 @@ def test_picking_layers_on_the_sensitivity_chart_runs_int8_with_them(app):
               for share in trace["marker"]["color"]]
     assert sum(shares) == pytest.approx(1.0, abs=1e-3)
     assert "time on cortex_m7" in figure["layout"]["title"]["text"]
+    state.task = None  # the variant's model is not the loaded one: no layer names to show
+    explorer.show(row["run_id"])
+    assert "Load model 'default' in Model and data" in explorer.details.graph_note.text

@@ -167,7 +167,8 @@ def histogram_figure(histograms: dict, recipe: str) -> dict:
 
 def _graph_title(colour_by: str, device: str) -> str:
     what = {"precision": "precision", "sensitivity": "its layer's int8 error (quantization "
-            "steps)", "time": f"share of the estimated time on {device}"}[colour_by]
+            "steps)", "time": f"share of the estimated time on {device} (ringed in orange: falls "
+            "back off the device)"}[colour_by]
     return f"one node per op, left to right, coloured by {what}; hover for details"
 
 
@@ -218,7 +219,7 @@ class DetailsView(w.VBox):
         row = row.iloc[-1].to_dict()
         data = self.state.require_store().read_tflite(run_id)
         self.shown_run_id = run_id
-        self.header.value = (f"<h4>{escape(row['model'])}: {escape(row['recipe'])}</h4>"
+        self.header.value = (f"<h4>{escape(row['model'])}: {escape(row['variant'])}</h4>"
                              f"<p>run <code class='wb-run-id'>{escape(run_id)}</code>, measured "
                              f"{escape(row['created_at'])}</p>")
         self.figures.value = figures_table(row)
@@ -237,7 +238,7 @@ class DetailsView(w.VBox):
             f"<details><summary>Ops ({len(ops)})</summary>{frame_html(ops)}</details>"
         task = self.state.task
         model = task.model if task is not None and row["model"] == task.name else None
-        self._graph_inputs = (data, model, estimate)
+        self._graph_inputs = (data, model, estimate, row["model"])
         self.draw_graph()
         # charts join the page only when they have something to draw: a chart created hidden
         # and shown later could be drawn with no room
@@ -252,20 +253,25 @@ class DetailsView(w.VBox):
 
         if self._graph_inputs is None:
             return
-        data, model, estimate = self._graph_inputs
-        colour_by = self.graph_colour.value
+        data, model, estimate, model_name = self._graph_inputs
+        colour_by, notes = self.graph_colour.value, []
         sensitivity = self.state.sensitivity
-        layers = None if sensitivity is None or model is None else \
-            dict(zip(sensitivity["layer"], sensitivity["rmse_over_scale"]))
-        self.graph_note.value = ""
-        if colour_by == "sensitivity" and layers is None:
-            self.graph_note.value = ("<p><i>Measure the sensitivity in the Per-layer tab first "
-                                     "(for the loaded model); coloured by precision.</i></p>")
+        if model is None:
+            notes.append(f"Load model '{model_name}' in Model and data to see each op's Keras "
+                         "layer (and to colour by its sensitivity).")
+        if colour_by == "sensitivity" and (model is None or sensitivity is None):
+            if model is not None:
+                notes.append(f"Measure the sensitivity of '{model_name}' in the Per-layer tab "
+                             "first.")
+            notes.append("Coloured by precision.")
             colour_by = "precision"
         elif colour_by == "time" and not estimate.op_times:
-            self.graph_note.value = (f"<p><i>{escape(estimate.device)} cannot run this variant, "
-                                     "so there are no times; coloured by precision.</i></p>")
+            notes.append(f"{estimate.device} cannot run this variant, so there are no times; "
+                         "coloured by precision.")
             colour_by = "precision"
+        layers = None if colour_by != "sensitivity" else \
+            dict(zip(sensitivity["layer"], sensitivity["rmse_over_scale"]))
+        self.graph_note.value = "".join(f"<p><i>{escape(note)}</i></p>" for note in notes)
         self.graph.show(graph_figure(data, model, colour_by, layers, estimate,
                                      title=_graph_title(colour_by, estimate.device)))
 

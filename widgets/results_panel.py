@@ -22,7 +22,7 @@ ALL_MODELS = "all models"
 def _columns(device: str) -> list[tuple]:
     """(header, source column, scale, format, better: 'low' | 'high' | None)."""
     return [
-        ("Model", "model", None, "s", None), ("Recipe", "recipe", None, "s", None),
+        ("Model", "model", None, "s", None), ("Recipe", "variant", None, "s", None),
         ("Accuracy (%)", "accuracy", 100.0, ".2f", "high"),
         ("Lost vs float", "drop_points", 1.0, ".3g", "low"),
         ("Metric", "metric", None, "s", None), ("Score", "score", 1.0, ".4g", None),
@@ -161,7 +161,7 @@ class ResultsPanel(w.VBox):
             wanted = self.model.value if self.model.value in models else ALL_MODELS
         self.model.options, self.model.value = models, wanted
         sortable = {header: column for header, column, _, fmt, _ in _columns(self.state.device)
-                    if fmt != "s" or column in ("model", "recipe")}
+                    if fmt != "s" or column in ("model", "variant")}
         current = self.sort.value
         self.sort.options = list(sortable.items())
         self.sort.value = current if current in sortable.values() else "size_bytes"
@@ -179,7 +179,7 @@ class ResultsPanel(w.VBox):
         self.table.value = table.to_html(index=False, classes="wb-table wb-results", border=0,
                                          escape=True)
         self.download.value = self._csv_link(frame)
-        choices = [(f"{row.model} / {row.recipe} ({row.run_id})", row.run_id)
+        choices = [(f"{row.model} / {row.variant} ({row.run_id})", row.run_id)
                    for row in frame.itertuples()]
         for control in (self.first, self.second, self.to_delete):
             current = control.value
@@ -217,7 +217,7 @@ class ResultsPanel(w.VBox):
             cells = "".join(f"<td class='{'wb-better' if mark else ''}'>{escape(text)}</td>"
                             for text, mark in zip(texts, marks))
             rows.append(f"<tr><th>{escape(header)}</th>{cells}</tr>")
-        heads = "".join(f"<th>{escape(row['model'])} / {escape(row['recipe'])}<br>"
+        heads = "".join(f"<th>{escape(row['model'])} / {escape(row['variant'])}<br>"
                         f"<small>{escape(run_id)}</small></th>"
                         for run_id, row in ((a, left), (b, right)))
         self.comparison.value = (f"<table class='wb-table wb-compare'><tr><th></th>{heads}</tr>"

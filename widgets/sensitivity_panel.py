@@ -24,15 +24,17 @@ INTRO = ("<p>How much error each layer's int8 ops cause, in quantization steps o
          "Trade-offs.</p>")
 
 
-def sensitivity_figure(table, picked: set[str]) -> dict:
+def sensitivity_figure(table, picked: set[str], metric=None) -> dict:
     """One horizontal bar per layer (most sensitive on top), picked layers in orange; the
-    hover adds SNR and cosine against float and the score kept in float."""
+    hover adds SNR and cosine against float and the score kept in float (in ``metric``'s
+    units, a ``workbench.metrics.Metric``)."""
     rows = table.iloc[::-1]
 
     def scored(row) -> str:
         if row.score_kept_float != row.score_kept_float:  # NaN: not among the scored top
             return "not scored"
-        return f"kept float: score {row.score_kept_float:.4g} ({row.recovered:+.3g})"
+        return f"kept in float: {_score(metric, row.score_kept_float)} " \
+               f"({_won_back(metric, row.recovered)})"
 
     text = [f"{escape(row.op)}; SNR {row.snr_db:.3g} dB, cosine {row.cosine:.4f}; {scored(row)}"
             for row in rows.itertuples()]
@@ -50,12 +52,21 @@ def sensitivity_figure(table, picked: set[str]) -> dict:
                        "margin": {"l": 130, "r": 20, "t": 40, "b": 45}}}
 
 
+def _score(metric, value: float) -> str:
+    return metric.format(value) if metric is not None else f"{value:.4g}"
+
+
+def _won_back(metric, recovered: float) -> str:
+    """``+23.1 points won back`` (a fraction metric), ``-0.02 MAE won back``."""
+    scale, unit = (metric.display_scale, metric.unit) if metric is not None else (1.0, "")
+    return f"{scale * recovered:+.3g} {unit} won back".replace("  ", " ")
+
+
 class SensitivityPanel(w.VBox):
     def __init__(self, state):
         self.state = state
         self.job = None
-        self.top = w.BoundedIntText(value=3, min=0, max=20, description="score the top",
-                                    layout=w.Layout(width="12em"))
+        self.top = w.BoundedIntText(value=3, min=0, max=20, layout=w.Layout(width="4.5em"))
         self.measure_button = w.Button(description="Measure sensitivity",
                                        button_style="primary")
         self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0,
@@ -65,24 +76,29 @@ class SensitivityPanel(w.VBox):
         self.chart = PlotlyChart(layout=w.Layout(width="100%", display="none"))
         self.ticks: dict[str, w.Checkbox] = {}
         self.tick_box = w.HBox(layout=w.Layout(flex_flow="row wrap"))
-        self.keep_in = w.ToggleButtons(options=KEEP_IN, value="keep_float",
-                                       description="keep them in")
+        self.keep_in = w.ToggleButtons(options=KEEP_IN, value="keep_float")
         self.run_button = w.Button(description="Run int8", disabled=True,
                                    layout=w.Layout(width="auto"))
         self.table = w.HTML()
-        for name in ("measure", "run", "toggle", "_clicked", "_redraw", "_show_measure"):
-            setattr(self, name, guarded(self.status, "Per-layer sensitivity")(
-                getattr(self, name)))
+        for name, action in (("measure", "Measuring the sensitivity"),
+                             ("run", "Starting the int8 run"), ("toggle", "Picking a layer"),
+                             ("_clicked", "Picking a layer"), ("_redraw", "Drawing the chart"),
+                             ("_show_measure", "Measuring the sensitivity")):
+            setattr(self, name, guarded(self.status, action)(getattr(self, name)))
         self.measure_button.on_click(lambda _: self.measure())
         self.run_button.on_click(lambda _: self.run())
         self.chart.on_click(self._clicked)
         self.keep_in.observe(lambda _: self._redraw(), names="value")
         state.observe(lambda _: self._redraw(), names="sensitivity")
+        row = w.Layout(align_items="center", flex_flow="row wrap")
         super().__init__([w.HTML("<h3>Per-layer sensitivity</h3>" + INTRO),
-                          w.HBox([self.measure_button, self.top, w.HTML("&nbsp;layers kept "
-                                                                        "in float")]),
-                          w.HBox([self.progress, self.phase]), self.status, self.chart,
-                          self.tick_box, w.HBox([self.keep_in, self.run_button]), self.table])
+                          w.HBox([self.measure_button, w.HTML("&nbsp;then score the top&nbsp;"),
+                                  self.top, w.HTML("&nbsp;layers, each kept in float alone")],
+                                 layout=row),
+                          w.HBox([self.progress, self.phase], layout=row), self.status,
+                          self.chart, self.tick_box,
+                          w.HBox([w.HTML("Keep the picked layers in&nbsp;"), self.keep_in,
+                                  self.run_button], layout=row), self.table])
         self.add_class("wb-sensitivity")
         self.chart.add_class("wb-sensitivity-chart")
         self._redraw()
@@ -146,28 +162,34 @@ class SensitivityPanel(w.VBox):
             raise WorkbenchError("No layer is picked. Click a bar or tick a layer first.")
         config = make_config("int8", {self.keep_in.value: ",".join(self.picked)})
         job = self.state.run_recipes([config])
-        self.status.show(f"Running int8 with {', '.join(self.picked)} in "
-                         f"{self._precision_words()}; the variant will appear in Trade-offs.",
-                         "busy")
+        self.status.show(f"Running {self._what_runs()} (the op feeding each layer goes with "
+                         "it); the variant will appear in Trade-offs.", "busy")
         job.add_listener(self._run_finished)
         return job
 
     def _run_finished(self, job) -> None:
         if job.state == "finished" and not job.result.failures:
-            self.status.show(" ".join(self.state.summaries(job.result.rows)))
+            row = job.result.rows[-1]  # the int8 variant (a float32 baseline may come first)
+            notes = f" ({row['notes']})" if row.get("notes") else ""
+            self.status.show("".join(self.state.summaries([row])) + notes)
         elif not job.active:
             self.status.error(self.state.message)
 
-    def _precision_words(self) -> str:
-        return "float" if self.keep_in.value == "keep_float" else "int16 activations"
+    def _what_runs(self) -> str:
+        layers = ", ".join(self.picked)
+        return f"int8 with {layers} in float" if self.keep_in.value == "keep_float" \
+            else f"int8 with int16 activations on {layers}"
 
     def _redraw(self) -> None:
         table = self.state.sensitivity
-        if table is None:
+        if table is None:  # nothing measured (yet, or for the model just loaded)
             self.ticks, self.tick_box.children = {}, []
             self.chart.layout.display = "none"
-            self.table.value = ""
-            self.run_button.disabled = True
+            self.table.value = self.phase.value = ""
+            self.progress.value, self.progress.bar_style = 0.0, ""
+            self.run_button.disabled, self.run_button.description = True, "Run int8"
+            if self.job is None or not self.job.active:
+                self.status.clear()
             return
         if list(self.ticks) != list(table["layer"]):
             self.ticks = {name: w.Checkbox(value=False, description=name, indent=False,
@@ -176,20 +198,30 @@ class SensitivityPanel(w.VBox):
             for box in self.ticks.values():
                 box.observe(lambda _: self._redraw(), names="value")
             self.tick_box.children = list(self.ticks.values())
-        self.chart.show(sensitivity_figure(table, set(self.picked)))
+        metric = self._metric()
+        self.chart.show(sensitivity_figure(table, set(self.picked), metric))
         self.chart.layout.display = None
-        count = len(self.picked)
-        self.run_button.disabled = not count
-        self.run_button.description = (f"Run int8 with {count} layer{'s' if count != 1 else ''}"
-                                       f" in {self._precision_words()}" if count else
+        self.run_button.disabled = not self.picked
+        self.run_button.description = (f"Run {self._what_runs()}" if self.picked else
                                        "Run int8 (pick layers first)")
-        self.table.value = self._table_html(table)
+        self.table.value = self._table_html(table, metric)
+
+    def _metric(self):
+        task = self.state.task
+        return getattr(task, "metric", None) if task is not None else None
 
     @staticmethod
-    def _table_html(table) -> str:
-        shown = table.rename(columns={"rmse_over_scale": "error (steps)", "snr_db": "SNR (dB)",
-                                      "score_kept_float": "score kept float"})
+    def _table_html(table, metric) -> str:
+        name = metric.name if metric is not None else "score"
+        shown = table.assign(
+            score_kept_float=[_score(metric, v) if v == v else "not scored"
+                              for v in table["score_kept_float"]],
+            recovered=[_won_back(metric, v).replace(" won back", "") if v == v else ""
+                       for v in table["recovered"]]).rename(columns={
+                "rmse_over_scale": "int8 error (steps)", "snr_db": "SNR (dB)",
+                "score_kept_float": f"{name}, this layer in float", "recovered": "won back"})
         scores = table.attrs
-        line = (f"<p>Score of the float model {scores['float_score']:.4g}, of all-int8 "
-                f"{scores['int8_score']:.4g}.</p>" if "int8_score" in scores else "")
+        line = (f"<p>{escape(name)}: float model {_score(metric, scores['float_score'])}, all "
+                f"int8 {_score(metric, scores['int8_score'])}.</p>" if "int8_score" in scores
+                else "")
         return line + frame_html(shown)

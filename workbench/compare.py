@@ -74,13 +74,31 @@ def merit_frame(frame: pd.DataFrame):
     return frame[same], metric, pd.concat([other, unscored])
 
 
+def variant_name(recipe: str, config: str | None) -> str:
+    """The recipe, with the options set away from their defaults, so variants of one recipe
+    read apart: ``int8 (keep_float=block_pw)``, ``prune (epochs=1)``, ``float32``."""
+    from workbench.recipes import options_in_words
+
+    words = options_in_words(recipe, config) if isinstance(config, str) and config else ""
+    return recipe if words in ("", "defaults") or words == config else f"{recipe} ({words})"
+
+
+def variant_names(frame: pd.DataFrame) -> pd.Series:
+    """``variant_name`` of each row."""
+    configs = frame["config"] if "config" in frame else pd.Series(None, index=frame.index)
+    return pd.Series([variant_name(recipe, config) for recipe, config in
+                      zip(frame["recipe"], configs)], index=frame.index, dtype=object)
+
+
 def with_deltas(frame: pd.DataFrame, latency: str = "latency_ms") -> pd.DataFrame:
-    """``frame`` plus ``drop_points`` (the metric lost, positive when worse: points for
-    fraction metrics such as top-1, the metric's own units for MAE or RMSE),
+    """``frame`` plus ``variant`` (``variant_name``), ``drop_points`` (the metric lost,
+    positive when worse: points for fraction metrics such as top-1, the metric's own units for
+    MAE or RMSE),
     ``x_smaller``, ``x_smaller_gzip`` and ``x_faster`` (baseline over variant, by ``latency``:
     the measured host latency or a device estimate column); NaN where a figure is missing. A
     variant is compared with the float32 variant of its own model on its own data."""
     frame = frame.copy()
+    frame["variant"] = variant_names(frame)
     legacy = 100.0 * (pd.to_numeric(frame["float_accuracy"]) - pd.to_numeric(frame["accuracy"]))
     if "score_drop" in frame:
         scale = frame["metric"].map(lambda name: getattr(row_metric(name), "display_scale",
@@ -138,7 +156,8 @@ def summary_line(row) -> str:
         if _known(row.get(column)) and row.get("recipe") != BASELINE_RECIPE:
             parts.append(times_words(row[column], better, worse))
     subject = f" on {row['model']}" if row.get("model") else ""
-    return f"{row['recipe']}{subject}: " + ", ".join(parts)
+    name = row.get("variant") or variant_name(row["recipe"], row.get("config"))
+    return f"{name}{subject}: " + ", ".join(parts)
 
 
 def drop_words(drop: float, unit: str) -> str:

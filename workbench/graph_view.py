@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import html
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,11 @@ PRECISION_COLOURS = {
 }
 CONVERSION_OPS = ("QUANTIZE", "DEQUANTIZE")
 NO_VALUE = "#eeeeee"  # a node with nothing to show in a continuous colouring
+SCALE = [[0.0, "#fee6ce"], [0.5, "#fd8d3c"], [1.0, "#7f2704"]]  # light: small, dark: large
+FALLBACK = "#e6550d"  # the ring of an op that leaves the device (as in the time bar chart)
+LABELLED_OPS = 60  # graphs up to this many ops name each node under it
+SHORT_NAMES = {"DEPTHWISE_CONV_2D": "DW_CONV", "FULLY_CONNECTED": "FC",
+               "STRIDED_SLICE": "SLICE", "DEQUANTIZE": "DEQUANT", "QUANTIZE": "QUANT"}
 
 
 def op_table(tflite: bytes, model=None) -> pd.DataFrame:
@@ -77,27 +83,35 @@ def graph_figure(tflite: bytes, model=None, colour_by: str = "precision",
         raise WorkbenchError(f"Received colour_by={colour_by!r}; expected one of "
                              f"{', '.join(COLOUR_BY)}.")
     table = op_table(tflite, model)
-    edges = _edge_trace(table)
     if colour_by == "precision":
         present = list(dict.fromkeys([*PRECISION_COLOURS, *table["precision"]]))
-        nodes = [_node_trace(table[table["precision"] == name], name,
-                             PRECISION_COLOURS.get(name, "#000000"))
+        nodes = [_trace(table, table["precision"] == name, name,
+                        {"color": PRECISION_COLOURS.get(name, "#000000")})
                  for name in present if (table["precision"] == name).any()]
     else:
-        values, label = (_sensitivity_values(table, sensitivity) if colour_by == "sensitivity"
-                         else _time_values(table, estimate))
-        nodes = _valued_traces(table, values, label)
+        nodes = _valued_traces(table, _sensitivity_colouring(table, sensitivity)
+                               if colour_by == "sensitivity" else _time_colouring(table, estimate))
     first, last = (table["depth"].min(), table["depth"].max()) if not table.empty else (0, 0)
     width = int(table.groupby("depth").size().max()) if not table.empty else 1
-    layout = {"height": max(260, 90 + 46 * width), "template": "plotly_white",
+    layout = {"height": max(280, 110 + 46 * width), "template": "plotly_white",
               "title": {"text": html.escape(title or f"the graph, one node per op, coloured by "
                                                       f"{colour_by}"), "font": {"size": 13}},
               "hovermode": "closest", "showlegend": True,
-              "legend": {"orientation": "h", "y": -0.08},
-              "xaxis": {"visible": False, "range": [first - 1, last + 1]},
-              "yaxis": {"visible": False, "range": [-width / 2 - 0.5, width / 2 + 0.5]},
+              "legend": {"orientation": "h", "y": -0.02, "yanchor": "top"},
+              "xaxis": {"visible": False, "range": [first - 0.7, last + 0.7]},
+              "yaxis": {"visible": False, "range": [-width / 2 - 0.6, width / 2 + 0.9]},
               "margin": {"l": 10, "r": 10, "t": 40, "b": 10}}
-    return {"data": [edges, *nodes], "layout": layout}
+    return {"data": [_edge_trace(table), *nodes], "layout": layout}
+
+
+class Colouring(NamedTuple):
+    """Each op's value on the colour scale (NaN: none), the scale's name, a line of hover text
+    per op, and the ops to ring in orange (those that fall back off the device)."""
+
+    values: list[float]
+    label: str
+    notes: list[str]
+    ringed: list[bool]
 
 
 def layer_values(table: pd.DataFrame, values: dict[str, float]) -> list[float]:
@@ -105,7 +119,7 @@ def layer_values(table: pd.DataFrame, values: dict[str, float]) -> list[float]:
     return [float(values.get(layer, np.nan)) if layer else np.nan for layer in table["layer"]]
 
 
-def _sensitivity_values(table, sensitivity) -> tuple[list[float], str]:
+def _sensitivity_colouring(table, sensitivity) -> Colouring:
     from workbench.errors import WorkbenchError
 
     if not sensitivity:
@@ -114,10 +128,12 @@ def _sensitivity_values(table, sensitivity) -> tuple[list[float], str]:
     if not table["layer"].any():
         raise WorkbenchError("Colouring by sensitivity needs the Keras model, to name each op's "
                              "layer; none was given.")
-    return layer_values(table, sensitivity), "int8 error (quantization steps)"
+    count = len(table)
+    return Colouring(layer_values(table, sensitivity), "int8 error (quantization steps)",
+                     [""] * count, [False] * count)
 
 
-def _time_values(table, estimate) -> tuple[list[float], str]:
+def _time_colouring(table, estimate) -> Colouring:
     from workbench.errors import WorkbenchError
 
     if estimate is None or not estimate.op_times:
@@ -125,55 +141,87 @@ def _time_values(table, estimate) -> tuple[list[float], str]:
         raise WorkbenchError(f"Colouring by time needs an estimate with per-op times; "
                              f"{device} has none for this model (it cannot run it).")
     total = sum(op["us"] for op in estimate.op_times) or 1.0
-    share = {op["index"]: op["us"] / total for op in estimate.op_times}
-    return ([share.get(index, np.nan) for index in table["index"]],
-            f"share of the time on {estimate.device}")
+    times = {op["index"]: op for op in estimate.op_times}
+    notes, ringed = [], []
+    for index in table["index"]:
+        runs_on = times[index]["runs_on"] if index in times else ""
+        falls_back = bool(runs_on) and runs_on != estimate.device
+        notes.append(f"runs on {runs_on}" + (f" (falls back from {estimate.device})"
+                                             if falls_back else "") if runs_on else "")
+        ringed.append(falls_back)
+    return Colouring([times[index]["us"] / total if index in times else np.nan
+                      for index in table["index"]],
+                     f"share of the time on {estimate.device}", notes, ringed)
 
 
-def _node_trace(rows: pd.DataFrame, name: str, colour: str) -> dict:
-    return {"type": "scatter", "mode": "markers", "name": name,
+def _trace(table: pd.DataFrame, mask, name: str, marker: dict, extra=None) -> dict:
+    """The ops of ``table`` where ``mask`` holds, as one trace; ``extra`` adds a hover line
+    per op of the table."""
+    rows = table[mask]
+    hover = _hover(rows)
+    if extra is not None:
+        hover = [f"{text}<br>{html.escape(line)}" if line else text
+                 for text, line in zip(hover, np.asarray(extra, dtype=object)[np.asarray(mask)])]
+    labelled = len(table) <= LABELLED_OPS
+    return {"type": "scatter", "mode": "markers+text" if labelled else "markers", "name": name,
             "x": rows["depth"].tolist(), "y": rows["slot"].tolist(),
-            "customdata": rows["index"].tolist(), "text": _hover(rows),
-            "hovertemplate": "%{text}<extra></extra>",
-            "marker": {"size": 13, "color": colour, "line": {"width": 1, "color": "#444"}}}
+            "customdata": rows["index"].tolist(), "hovertext": hover,
+            "hovertemplate": "%{hovertext}<extra></extra>",
+            "text": [_short(op) for op in rows["op"]] if labelled else None,
+            "textposition": "bottom center", "textfont": {"size": 9, "color": "#555555"},
+            "marker": {"size": 13, "line": {"width": 1, "color": "#444444"}, **marker}}
 
 
-def _valued_traces(table: pd.DataFrame, values: list[float], label: str) -> list[dict]:
-    """The ops with a value on a colour scale, the others in light grey."""
-    values = np.asarray(values, dtype=float)
+def _valued_traces(table: pd.DataFrame, colouring: Colouring) -> list[dict]:
+    """The ops with a value on a colour scale (light: small, dark: large), the others in
+    light grey; ops that fall back ringed in orange."""
+    values = np.asarray(colouring.values, dtype=float)
     known = ~np.isnan(values)
-    text = [f"{hover}<br>{html.escape(label)}: {value:.3g}" if has else
-            f"{hover}<br>{html.escape(label)}: n/a"
-            for hover, value, has in zip(_hover(table), values, known)]
+    label = colouring.label
+    extra = [f"{label}: {value:.3g}" if has else f"{label}: n/a" for value, has in
+             zip(values, known)]
+    extra = [f"{line}; {note}" if note else line for line, note in zip(extra, colouring.notes)]
+    ringed = np.asarray(colouring.ringed, dtype=bool)
     traces = []
-    for mask, marker in ((~known, {"color": NO_VALUE}),
-                         (known, {"color": values[known].round(5).tolist(),
-                                  "colorscale": "YlOrRd", "showscale": True,
-                                  "colorbar": {"title": {"text": html.escape(label),
-                                                         "side": "right"}}})):
+    for mask, name, marker in (
+            (~known, "no value", {"color": NO_VALUE}),
+            (known, label, {"color": values[known].round(5).tolist(), "colorscale": SCALE,
+                            "cmin": 0.0, "showscale": True,
+                            "colorbar": {"title": {"text": html.escape(label),
+                                                   "side": "right"}}})):
         if mask.any():
-            rows = table[mask]
-            traces.append({"type": "scatter", "mode": "markers",
-                           "name": label if marker.get("showscale") else "no value",
-                           "showlegend": not marker.get("showscale"),
-                           "x": rows["depth"].tolist(), "y": rows["slot"].tolist(),
-                           "customdata": rows["index"].tolist(),
-                           "text": [t for t, m in zip(text, mask) if m],
-                           "hovertemplate": "%{text}<extra></extra>",
-                           "marker": {"size": 13, "line": {"width": 1, "color": "#444"},
-                                      **marker}})
+            outline = {"line": {"width": [3 if ring else 1 for ring in ringed[mask]],
+                                "color": [FALLBACK if ring else "#444444"
+                                          for ring in ringed[mask]]}}
+            trace = _trace(table, mask, name, {**marker, **outline}, extra)
+            trace["showlegend"] = name == "no value"
+            traces.append(trace)
     return traces
 
 
 def _edge_trace(table: pd.DataFrame) -> dict:
+    """Every edge as a line; one that skips a step (a residual connection) bends above the
+    nodes between its ends, so it never hides behind them."""
     place = {row.index: (row.depth, row.slot) for row in table.itertuples(index=False)}
     xs, ys = [], []
     for row in table.itertuples(index=False):
+        (x1, y1) = place[row.index]
         for source in row.sources:
-            xs += [place[source][0], place[row.index][0], None]
-            ys += [place[source][1], place[row.index][1], None]
+            x0, y0 = place[source]
+            if x1 - x0 > 1:
+                lift = max(y0, y1) + 0.45
+                xs += [x0, x0 + 0.5, x1 - 0.5, x1, None]
+                ys += [y0, lift, lift, y1, None]
+            else:
+                xs += [x0, x1, None]
+                ys += [y0, y1, None]
     return {"type": "scatter", "mode": "lines", "x": xs, "y": ys, "hoverinfo": "skip",
             "showlegend": False, "line": {"color": "#bbbbbb", "width": 1}}
+
+
+def _short(op: str) -> str:
+    """``DEPTHWISE_CONV_2D`` -> ``DW_CONV``: a label that fits under a node."""
+    return SHORT_NAMES.get(op, op)
 
 
 def _hover(rows: pd.DataFrame) -> list[str]:

@@ -194,6 +194,13 @@ def _title(size: str, metric, latency_label: str) -> str:
             + f" (colour: latency, {latency_label})")
 
 
+def _variants(rows: pd.DataFrame) -> pd.Series:
+    """The rows' variant names (``workbench.compare.variant_name``), computed when missing."""
+    from workbench.compare import variant_names
+
+    return rows["variant"] if "variant" in rows else variant_names(rows)
+
+
 def _latency_traces(frame: pd.DataFrame, column: str, label: str, metric, size: str,
                     symbols: dict, coloraxis: str) -> list:
     import plotly.graph_objects as go
@@ -219,7 +226,7 @@ def _latency_traces(frame: pd.DataFrame, column: str, label: str, metric, size: 
             legendgroup=_plain(recipe), marker=marker,
             text=["baseline"] * len(rows) if baseline else None, textposition="top center",
             customdata=list(zip(rows["run_id"], rows["model"].map(_plain),
-                                rows["recipe"].map(_plain), rows[column])),
+                                _variants(rows).map(_plain), rows[column])),
             hovertemplate=(
                 "<b>%{customdata[2]}</b> (%{customdata[1]})<br>" + size_words +
                 " %{x:.1f} KB<br>" + y_words + y_format
@@ -233,7 +240,7 @@ def _latency_traces(frame: pd.DataFrame, column: str, label: str, metric, size: 
             name=f"does not run or fit ({_plain(label.split(',')[0])})",
             marker={"symbol": "x", "size": 12, "color": "#999999"},
             customdata=list(zip(blocked["run_id"], blocked["model"].map(_plain),
-                                blocked["recipe"].map(_plain))),
+                                _variants(blocked).map(_plain))),
             hovertemplate="<b>%{customdata[2]}</b> (%{customdata[1]})<br>does not run or fit "
                           "on this device<br>run %{customdata[0]}<extra></extra>"))
     return traces
