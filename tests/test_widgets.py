@@ -136,7 +136,7 @@ def test_training_shows_epochs_live_progress_forward_and_a_result_line(app):
     assert fractions == sorted(fractions) and fractions[-1] == 1.0  # never backwards
     assert re.search(r"prune \(epochs=2\) on default: top1 \d+\.\d% "
                      r"\((\d+\.\d points (lost|gained)|as the float model)\)", panel.result.value)
-    assert re.search(r"\d\d:\d\d:\d\d  finished: float32, prune on default",
+    assert re.search(r"\d\d:\d\d:\d\d  finished: float32, prune \(epochs=2\) on default",
                      panel.log_view.value)  # the baseline comes first
 
 
@@ -248,13 +248,13 @@ def test_clicking_each_point_shows_that_variant(explored):
     shown = traces(explorer.chart)
     points = [(name, row) for name, trace in shown.items() if name != "Pareto front"
               for row in trace["customdata"]]
-    assert sorted(name for name, _ in points) == ["float32", "int8", "prune"]
+    # one legend entry per variant: options set away from the defaults are named
+    assert sorted(name for name, _ in points) == ["float32", "int8", "prune (epochs=1)"]
     for name, customdata in points:
         explorer.chart.click([{"trace": 0, "index": 0, "customdata": customdata}])
         assert explorer.details.shown_run_id == customdata[0]
         assert f">{customdata[0]}</code>" in explorer.details.header.value
-        variant = "prune (epochs=1)" if name == "prune" else name  # options set are named
-        assert f": {variant}</h4>" in explorer.details.header.value
+        assert f": {name}</h4>" in explorer.details.header.value
 
 
 def test_details_show_deltas_verdict_where_time_goes_and_weights(explored):
@@ -438,12 +438,12 @@ def test_picking_layers_on_the_sensitivity_chart_runs_int8_with_them(app):
     assert json.loads(row["config"])["int16_layers"] == ",".join(panel.picked)
     assert "int16 activations:" in row["notes"] and "down_conv" in row["notes"]
     explorer = app.explorer
-    assert row["run_id"] in [point[0] for point in traces(explorer.chart)["int8"]["customdata"]]
     variant = f"int8 (int16_layers={','.join(panel.picked)})"
     assert f"{variant} on default: top1" in panel.status.text  # the variant's own line
     assert "float32 on default" not in panel.status.text
-    hover_names = [point[2] for point in traces(explorer.chart)["int8"]["customdata"]]
-    assert variant in hover_names  # told apart from other int8 variants on hover
+    shown = traces(explorer.chart)[variant]  # its own legend entry, apart from plain int8
+    assert [point[0] for point in shown["customdata"]] == [row["run_id"]]
+    assert [point[2] for point in shown["customdata"]] == [variant]  # and on hover
     explorer.show(row["run_id"])  # its graph: down_conv's conv runs in int16
     graph = {trace.get("name"): trace for trace in explorer.details.graph.figure["data"]}
     assert any("layer: down_conv" in text and "CONV_2D" in text
@@ -462,9 +462,10 @@ def test_picking_layers_on_the_sensitivity_chart_runs_int8_with_them(app):
     explorer.details.graph_colour.value = "time"
     explorer.show(row["run_id"])
     figure = explorer.details.graph.figure
-    shares = [share for trace in figure["data"][1:] if trace["name"] != "no value"
+    shares = [share for trace in figure["data"][1:] if trace["name"] == "% of the time on "
+              "cortex_m7"
               for share in trace["marker"]["color"]]
-    assert sum(shares) == pytest.approx(1.0, abs=1e-3)
+    assert sum(shares) == pytest.approx(100.0, abs=0.1)
     assert "time on cortex_m7" in figure["layout"]["title"]["text"]
     state.task = None  # the variant's model is not the loaded one: no layer names to show
     explorer.show(row["run_id"])

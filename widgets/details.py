@@ -169,7 +169,7 @@ def _graph_title(colour_by: str, device: str) -> str:
     what = {"precision": "precision", "sensitivity": "its layer's int8 error (quantization "
             "steps)", "time": f"share of the estimated time on {device} (ringed in orange: falls "
             "back off the device)"}[colour_by]
-    return f"one node per op, left to right, coloured by {what}; hover for details"
+    return f"ops left to right, coloured by {what}; hover for details"
 
 
 class DetailsView(w.VBox):
@@ -258,7 +258,8 @@ class DetailsView(w.VBox):
         sensitivity = self.state.sensitivity
         if model is None:
             notes.append(f"Load model '{model_name}' in Model and data to see each op's Keras "
-                         "layer (and to colour by its sensitivity).")
+                         "layer (and, once its sensitivity is measured in Per-layer, to colour "
+                         "by it).")
         if colour_by == "sensitivity" and (model is None or sensitivity is None):
             if model is not None:
                 notes.append(f"Measure the sensitivity of '{model_name}' in the Per-layer tab "
@@ -286,4 +287,5 @@ class DetailsView(w.VBox):
                 f"download the .tflite ({len(data):,} bytes)</a>")
         notes = f"<p>Notes: {escape(row['notes'])}</p>" if row.get("notes") else ""
         return (f"<p>{link}</p>{notes}<p>Options:</p><pre>{escape(json.dumps(config, indent=1))}"
-                f"</pre><p>Reproduce it:</p><pre>{escape(code)}</pre>")
+                f"</pre><p>Reproduce it:</p><pre style='white-space: pre-wrap'>{escape(code)}"
+                "</pre>")

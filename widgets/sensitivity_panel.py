@@ -58,8 +58,10 @@ def _score(metric, value: float) -> str:
 
 def _won_back(metric, recovered: float) -> str:
     """``+23.1 points won back`` (a fraction metric), ``-0.02 MAE won back``."""
-    scale, unit = (metric.display_scale, metric.unit) if metric is not None else (1.0, "")
-    return f"{scale * recovered:+.3g} {unit} won back".replace("  ", " ")
+    if metric is not None and metric.fraction:  # as the scores show: percent to 0.1
+        return f"{100 * recovered:+.1f} points won back"
+    unit = metric.unit if metric is not None else ""
+    return f"{recovered:+.3g} {unit} won back".replace("  ", " ")
 
 
 class SensitivityPanel(w.VBox):
@@ -214,6 +216,8 @@ class SensitivityPanel(w.VBox):
     def _table_html(table, metric) -> str:
         name = metric.name if metric is not None else "score"
         shown = table.assign(
+            rmse_over_scale=table["rmse_over_scale"].round(3), snr_db=table["snr_db"].round(1),
+            cosine=table["cosine"].round(3),
             score_kept_float=[_score(metric, v) if v == v else "not scored"
                               for v in table["score_kept_float"]],
             recovered=[_won_back(metric, v).replace(" won back", "") if v == v else ""

@@ -96,7 +96,7 @@ class AppState(traitlets.HasTraits):
         if table.empty:
             return []
         table = table.set_index("run_id")
-        return [summary_line({**table.loc[run_id].to_dict(), "run_id": run_id})
+        return [summary_line({**table.loc[run_id].to_dict(), "run_id": run_id}, self.device)
                 for run_id in ids if run_id in table.index]
 
     def say(self, text: str, kind: str = "info") -> None:
@@ -185,7 +185,7 @@ class AppState(traitlets.HasTraits):
             configs.insert(0, make_config(BASELINE_RECIPE))
         job = Job(lambda: sweep(task, configs, store, latency_runs=LATENCY_RUNS,
                                 progress=False, devices=devices),
-                  f"{', '.join(c.name for c in configs)} on {task.name}")
+                  f"{', '.join(c.label for c in configs)} on {task.name}")
         job.add_listener(self._on_job_progress)
         self.job = job
         return job.start()

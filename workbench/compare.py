@@ -136,10 +136,12 @@ def _known(value) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
-def summary_line(row) -> str:
+def summary_line(row, device: str | None = None) -> str:
     """One line for a finished variant (a row of ``with_deltas``), in its task's metric, e.g.
     ``prune: top1 98.0% (0.7 points lost), 3.9x smaller compressed, 1.0x faster`` or
-    ``int8: mae 44.10 (0.102 MAE lost), 3.1x smaller``."""
+    ``int8: mae 44.10 (0.102 MAE lost), 3.1x smaller``; with ``device`` (the one
+    ``x_faster`` was computed for), the speed says where: ``2.1x slower on edge_tpu
+    (estimated)``, ``1.3x faster on this host``."""
     metric = row_metric(row.get("metric"), row.get("higher_is_better"))
     score = row.get("score")
     if not _known(score) and _known(row.get("accuracy")):  # stored before metrics existed
@@ -154,7 +156,9 @@ def summary_line(row) -> str:
                                   ("x_smaller_gzip", "smaller compressed", "larger compressed"),
                                   ("x_faster", "faster", "slower")):
         if _known(row.get(column)) and row.get("recipe") != BASELINE_RECIPE:
-            parts.append(times_words(row[column], better, worse))
+            where = "" if column != "x_faster" or device is None else \
+                " on this host" if device == "host" else f" on {device} (estimated)"
+            parts.append(times_words(row[column], better, worse) + where)
     subject = f" on {row['model']}" if row.get("model") else ""
     name = row.get("variant") or variant_name(row["recipe"], row.get("config"))
     return f"{name}{subject}: " + ", ".join(parts)

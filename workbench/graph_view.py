@@ -29,7 +29,7 @@ PRECISION_COLOURS = {
 }
 CONVERSION_OPS = ("QUANTIZE", "DEQUANTIZE")
 NO_VALUE = "#eeeeee"  # a node with nothing to show in a continuous colouring
-SCALE = [[0.0, "#fee6ce"], [0.5, "#fd8d3c"], [1.0, "#7f2704"]]  # light: small, dark: large
+SCALE = [[0.0, "#deebf7"], [0.5, "#6baed6"], [1.0, "#08306b"]]  # light: small, dark: large
 FALLBACK = "#e6550d"  # the ring of an op that leaves the device (as in the time bar chart)
 LABELLED_OPS = 60  # graphs up to this many ops name each node under it
 SHORT_NAMES = {"DEPTHWISE_CONV_2D": "DW_CONV", "FULLY_CONNECTED": "FC",
@@ -95,12 +95,13 @@ def graph_figure(tflite: bytes, model=None, colour_by: str = "precision",
     width = int(table.groupby("depth").size().max()) if not table.empty else 1
     layout = {"height": max(280, 110 + 46 * width), "template": "plotly_white",
               "title": {"text": html.escape(title or f"the graph, one node per op, coloured by "
-                                                      f"{colour_by}"), "font": {"size": 13}},
+                                                      f"{colour_by}"), "font": {"size": 13},
+                        "x": 0.01, "xanchor": "left"},
               "hovermode": "closest", "showlegend": True,
               "legend": {"orientation": "h", "y": -0.02, "yanchor": "top"},
               "xaxis": {"visible": False, "range": [first - 0.7, last + 0.7]},
               "yaxis": {"visible": False, "range": [-width / 2 - 0.6, width / 2 + 0.9]},
-              "margin": {"l": 10, "r": 10, "t": 40, "b": 10}}
+              "margin": {"l": 10, "r": 10, "t": 60, "b": 10}}
     return {"data": [_edge_trace(table), *nodes], "layout": layout}
 
 
@@ -129,8 +130,10 @@ def _sensitivity_colouring(table, sensitivity) -> Colouring:
         raise WorkbenchError("Colouring by sensitivity needs the Keras model, to name each op's "
                              "layer; none was given.")
     count = len(table)
-    return Colouring(layer_values(table, sensitivity), "int8 error (quantization steps)",
-                     [""] * count, [False] * count)
+    computing = ~table["precision"].isin(["quantize / dequantize", "shape / index"])
+    values = [value if keep else np.nan for value, keep in
+              zip(layer_values(table, sensitivity), computing)]
+    return Colouring(values, "int8 error (quantization steps)", [""] * count, [False] * count)
 
 
 def _time_colouring(table, estimate) -> Colouring:
@@ -149,9 +152,9 @@ def _time_colouring(table, estimate) -> Colouring:
         notes.append(f"runs on {runs_on}" + (f" (falls back from {estimate.device})"
                                              if falls_back else "") if runs_on else "")
         ringed.append(falls_back)
-    return Colouring([times[index]["us"] / total if index in times else np.nan
+    return Colouring([100 * times[index]["us"] / total if index in times else np.nan
                       for index in table["index"]],
-                     f"share of the time on {estimate.device}", notes, ringed)
+                     f"% of the time on {estimate.device}", notes, ringed)
 
 
 def _trace(table: pd.DataFrame, mask, name: str, marker: dict, extra=None) -> dict:
@@ -196,6 +199,11 @@ def _valued_traces(table: pd.DataFrame, colouring: Colouring) -> list[dict]:
             trace = _trace(table, mask, name, {**marker, **outline}, extra)
             trace["showlegend"] = name == "no value"
             traces.append(trace)
+    if ringed.any():  # the ring's meaning, in the legend
+        traces.append({"type": "scatter", "mode": "markers", "x": [None], "y": [None],
+                       "name": "falls back off the device", "hoverinfo": "skip",
+                       "marker": {"size": 13, "color": "#ffffff",
+                                  "line": {"width": 3, "color": FALLBACK}}})
     return traces
 
 

@@ -212,9 +212,13 @@ def _latency_traces(frame: pd.DataFrame, column: str, label: str, metric, size: 
     y_format = (" %{y:.2%}" if metric.fraction else " %{y:.4g}") if has_accuracy \
         else " %{y:.3g} ms"
     traces = []
-    for recipe, rows in sorted(frame[runs].groupby("recipe", sort=False),
-                               key=lambda item: list(RECIPE_COLOURS).index(item[0])
-                               if item[0] in RECIPE_COLOURS else len(RECIPE_COLOURS)):
+    shown = frame[runs].assign(variant=_variants(frame[runs]))
+    # one legend entry per variant (int8 apart from int8 (keep_float=block_pw)), in recipe order
+    for (recipe, variant), rows in sorted(
+            shown.groupby(["recipe", "variant"], sort=False),
+            key=lambda item: (list(RECIPE_COLOURS).index(item[0][0])
+                              if item[0][0] in RECIPE_COLOURS else len(RECIPE_COLOURS),
+                              item[0][0], item[0][1])):
         baseline = recipe == BASELINE_RECIPE
         marker = {"size": 15, "symbol": [symbols[model] for model in rows["model"]],
                   "line": {"width": 3, "color": recipe_colour(recipe)}, "opacity": 0.9}
@@ -222,11 +226,11 @@ def _latency_traces(frame: pd.DataFrame, column: str, label: str, metric, size: 
                       else {"color": recipe_colour(recipe)})
         traces.append(go.Scatter(
             x=rows["size_kb"], y=rows["merit"] if has_accuracy else rows[column],
-            mode="markers+text" if baseline else "markers", name=_plain(recipe),
-            legendgroup=_plain(recipe), marker=marker,
+            mode="markers+text" if baseline else "markers", name=_plain(variant),
+            legendgroup=_plain(variant), marker=marker,
             text=["baseline"] * len(rows) if baseline else None, textposition="top center",
             customdata=list(zip(rows["run_id"], rows["model"].map(_plain),
-                                _variants(rows).map(_plain), rows[column])),
+                                rows["variant"].map(_plain), rows[column])),
             hovertemplate=(
                 "<b>%{customdata[2]}</b> (%{customdata[1]})<br>" + size_words +
                 " %{x:.1f} KB<br>" + y_words + y_format

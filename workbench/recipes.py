@@ -197,6 +197,13 @@ class Recipe:
         return {key: value for key, value in self.get_config().items()
                 if defaults.get(key) != value}
 
+    @property
+    def label(self) -> str:
+        """The recipe's name with the options set away from their defaults:
+        ``int8 (keep_float=block_pw)``; ``int8`` at its defaults."""
+        words = options_words(self.changed_options())
+        return f"{self.name} ({words})" if words else self.name
+
     def code(self) -> str:
         """The Python that rebuilds this recipe."""
         return f"workbench.make_config({self.name!r}, {self.changed_options()!r})"
@@ -318,7 +325,12 @@ def options_in_words(recipe: str, config_json: str | None) -> str:
         changed = make_config(recipe, json.loads(config_json or "{}")).changed_options()
     except (RecipeError, ValueError):  # a recipe this version does not know: as stored
         return config_json or ""
-    return ", ".join(f"{key}={value}" for key, value in changed.items()) or "defaults"
+    return options_words(changed) or "defaults"
+
+
+def options_words(changed: dict) -> str:
+    """``{'cluster.clusters': 8}`` -> ``'cluster.clusters=8'``."""
+    return ", ".join(f"{key}={value}" for key, value in changed.items())
 
 
 def config_from_json(text: str) -> Recipe:
