@@ -188,8 +188,9 @@ def test_a_composition_built_in_the_dashboard_runs_with_its_stage_options(page, 
         box.fill(value)
         box.press("Enter")
     panel.get_by_role("button", name="Run", exact=True).click()
-    panel.get_by_text("finished: prune_2x4+cluster+dynamic_range on default").wait_for(
-        timeout=WAIT_MS)
+    panel.get_by_text("finished: prune_2x4+cluster+dynamic_range (prune_2x4.epochs=1, "
+                      "cluster.clusters=8, cluster.epochs=0) on default").wait_for(
+        timeout=WAIT_MS)  # the job is named with the options typed in
     row = ExperimentStore(served.workspace).results().query(
         "recipe == 'prune_2x4+cluster+dynamic_range'").iloc[-1]
     config = json.loads(row["config"])
