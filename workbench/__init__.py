@@ -26,6 +26,7 @@ _EXPORTS = {
     "prepare_task": "workbench.pipeline",
     "run": "workbench.pipeline",
     "sweep": "workbench.pipeline",
+    "optimize": "workbench.search.optimize",
     "WorkbenchError": "workbench.errors",
 }
 
