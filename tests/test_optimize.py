@@ -50,3 +50,31 @@ def test_the_outlier_model_gets_a_selective_variant_on_a_phone(workspace, defaul
     assert result.choice is not None and result.choice["drop"] <= 0.5
     assert result.choice["latency_ms"] == result.feasible["latency_ms"].min()  # the fastest
     assert result.choice["variant"] in set(result.pareto["variant"])
+
+
+def test_the_command_line_writes_every_trial_the_choice_and_the_report(fresh_workspace,
+                                                                      tmp_path, capsys):
+    import json
+
+    import pandas as pd
+
+    from workbench.cli import main
+
+    out = tmp_path / "out"
+    code = main(["optimize", "--device", "cortex_m7", "--max-drop", "1", "--trials", "2",
+                 "--workspace", str(fresh_workspace), "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    trials = pd.read_csv(out / "results.csv")
+    choice = json.loads((out / "choice.json").read_text())
+    assert len(trials) == 2 and choice["run_id"] in set(trials["run_id"])
+    chosen = trials.set_index("run_id").loc[choice["run_id"]]
+    assert chosen["feasible"] and chosen["drop"] <= 1.0
+    assert choice["tflite_path"] == chosen["tflite_path"]
+    assert (out / choice["tflite_path"].split("/")[-1]).stat().st_size > 1000
+    page = (out / "report.html").read_text()
+    assert "search history" in page and choice["reason"].split(";")[0] in page
+    for flags, message in ((["--trials", "0"], "expected at least 1"),
+                           (["--time-limit", "5x"], "expected a positive duration")):
+        assert main(["optimize", "--device", "cortex_m7", *flags, "--workspace",
+                     str(fresh_workspace), "--out", str(out)]) == 2
+        assert message in capsys.readouterr().err

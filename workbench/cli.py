@@ -67,14 +67,26 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "a path to a .toml profile")
     estimate.add_argument("--tflite", help="estimate this .tflite file instead of converting")
     estimate.add_argument("--json", action="store_true", help="print one JSON object")
-    for sub in (run, sweep):
+    optimize = commands.add_parser(
+        "optimize", help="search recipes and options for a device and an accuracy budget")
+    optimize.add_argument("--device", required=True, help="a profile name (see 'devices')")
+    optimize.add_argument("--max-drop", type=float, default=1.0,
+                          help="most metric lost against the float model, in points for "
+                               "top-1 (default: 1.0)")
+    optimize.add_argument("--max-size-kb", type=float, help="largest .tflite, in KB")
+    optimize.add_argument("--max-latency-ms", type=float,
+                          help="slowest estimated latency on the device, in ms")
+    optimize.add_argument("--trials", type=int, default=40, help="most trials (default: 40)")
+    optimize.add_argument("--time-limit", help="stop after this long, e.g. 90s, 20m, 1h")
+    for sub in (run, sweep, optimize):
         sub.add_argument("--out", default="results", help="output folder (default: results)")
+    for sub in (run, sweep):
         sub.add_argument("--force", action="store_true", help="recompute even if stored")
         sub.add_argument("--latency-runs", type=int, default=50,
                          help="timed invokes per latency measurement (default: 50)")
         sub.add_argument("--devices", help="comma-separated device profiles to estimate each "
                                            "variant on (default: all)")
-    for sub in (run, sweep, estimate):
+    for sub in (run, sweep, estimate, optimize):
         sub.add_argument("--model", default="default",
                          help="'default', a zoo name (e.g. mobilenet_v1:128) or a model file")
         sub.add_argument("--data", help="an .npz (x_train, y_train, x_test, y_test), a .csv "
@@ -100,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "$WORKBENCH_MAX_DATA_GB or 4)")
         sub.add_argument("--unsafe", action="store_true",
                          help="load .keras files with Keras safe mode off (trusted files only)")
-    for sub in (run, sweep, devices, estimate, doctor):
+    for sub in (run, sweep, devices, estimate, doctor, optimize):
         sub.add_argument("--workspace", help="workspace folder (default: $WORKBENCH_WORKSPACE "
                                              "or ./.workbench)")
         sub.add_argument("--debug", action="store_true",
@@ -150,6 +162,8 @@ def execute(args: argparse.Namespace) -> int:
         return run_doctor(args)
     if args.command == "estimate":
         return estimate_variant(args)
+    if args.command == "optimize":
+        return run_search(args)
     if args.command == "run":
         configs = [make_config(args.recipe, parse_settings(args.settings))]
     else:
@@ -168,6 +182,35 @@ def execute(args: argparse.Namespace) -> int:
     for recipe, message in result.failures.items():
         print(f"error: recipe {recipe} failed: {message}", file=sys.stderr)
     return EXIT_BAD_INPUT if result.failures else 0
+
+
+def run_search(args: argparse.Namespace) -> int:
+    """``optimize``: the search, then results.csv, the .tflite files, choice.json and
+    report.html in ``--out``; exit 0 when a variant meets the constraints, 1 when none does."""
+    from workbench.pipeline import prepare_task
+    from workbench.search.optimize import optimize, parse_duration
+    from workbench.search.report import write_search_outputs
+    from workbench.store import ExperimentStore
+
+    limit = parse_duration(args.time_limit) if args.time_limit else None
+    budgets = {name: value for name, value in (("size_kb", args.max_size_kb),
+                                               ("latency_ms", args.max_latency_ms))
+               if value is not None}
+    out = Path(args.out)
+    check_output_folder(out)
+    store = ExperimentStore(args.workspace)
+    task = prepare_task(args.model, workspace=store.workspace, **task_options(args))
+    result = optimize(task, args.device, args.max_drop, budgets, args.trials, limit, store)
+    stored = store.results().set_index("run_id")["tflite_path"]
+    paths = {run_id: stored[run_id] for run_id in dict.fromkeys(result.trials["run_id"])}
+    choice = write_search_outputs(result, task.name, paths, out)
+    print(result.trials.drop(columns=["run_id"]).to_string(
+        index=False, float_format=lambda v: f"{v:.4g}"))
+    print(result.reason)
+    for miss in result.closest:
+        print(f"closest: {miss['variant']}: {miss['misses']}")
+    print(f"wrote {out / 'results.csv'}, {out / 'choice.json'} and {out / 'report.html'}")
+    return 0 if choice["run_id"] else EXIT_FAILED
 
 
 def task_options(args: argparse.Namespace) -> dict:

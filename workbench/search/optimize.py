@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -37,6 +38,7 @@ class SearchResult:
     choice: dict | None
     reason: str
     closest: list[dict] = field(default_factory=list)
+    device: str = ""
 
     @property
     def feasible(self) -> pd.DataFrame:
@@ -165,13 +167,14 @@ def _result(study, device: str, max_drop: float, budgets: dict) -> SearchResult:
             ["excess", "drop", "latency_ms"]).drop_duplicates("run_id").head(3)[
             ["variant", "run_id", "misses"]].to_dict("records")
         return SearchResult(table, None, f"No variant meets the constraints on {device} "
-                            f"within {max_drop:g} points{_budget_words(budgets)}.", closest)
-    chosen = table[table["feasible"]].sort_values(["latency_ms", "size_kb", "drop"]).iloc[0]
+                            f"within {max_drop:g} points{_budget_words(budgets)}.", closest,
+                            device)
+    chosen = table[table["feasible"]].sort_values(["latency_ms", "drop", "size_kb"]).iloc[0]
     count = table[table["feasible"]]["run_id"].nunique()
     reason = (f"The fastest on {device} ({chosen['latency_ms']:.3g} ms estimated) of the "
               f"{count} variant(s) within {max_drop:g} points{_budget_words(budgets)}; it "
               f"loses {chosen['drop']:.2f} points at {chosen['size_kb']:.1f} KB.")
-    return SearchResult(table, chosen.to_dict(), reason)
+    return SearchResult(table, chosen.to_dict(), reason, device=device)
 
 
 def _miss_words(name: str, excess: float) -> str:
@@ -185,6 +188,15 @@ def _budget_words(budgets: dict) -> str:
     units = {"size_kb": "KB", "latency_ms": "ms"}
     return "".join(f", {name.split('_')[0]} at most {limit:g} {units[name]}"
                    for name, limit in budgets.items())
+
+
+def parse_duration(text: str) -> float:
+    """``'20m'`` -> 1200.0 seconds (also ``90s``, ``1h``, or plain seconds)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(text))
+    if not match or float(match.group(1)) <= 0:
+        raise WorkbenchError(f"Received a time limit of {text!r}; expected a positive duration "
+                             "such as 90s, 20m or 1h.")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
 
 
 def _checked(budgets: dict, trials: int, max_drop: float) -> dict:

@@ -1,0 +1,91 @@
+"""What a search leaves in its output folder: every trial, the choice, and a page with the
+search history and the Pareto front (plotly.js inlined, so it opens offline).
+
+Example:
+    >>> write_search_outputs(result, task.name, Path("out"))      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+
+def write_search_outputs(result, model_name: str, tflite_paths: dict[str, str],
+                         out: Path) -> dict:
+    """Write ``results.csv`` (every trial), the ``.tflite`` of each variant tried,
+    ``choice.json`` and ``report.html`` into ``out``; returns the choice as written.
+
+    ``tflite_paths`` maps each trial's run id to its stored ``.tflite``."""
+    out.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", model_name)
+    copied = {}
+    for run_id, source in tflite_paths.items():
+        copied[run_id] = str(out / f"{slug}-{run_id}.tflite")
+        shutil.copyfile(source, copied[run_id])
+    trials = result.trials.assign(tflite_path=result.trials["run_id"].map(copied))
+    trials.to_csv(out / "results.csv", index=False)
+    choice = {"run_id": None, "tflite_path": None, "reason": result.reason}
+    if result.choice is not None:
+        choice.update(run_id=result.choice["run_id"], variant=result.choice["variant"],
+                      tflite_path=copied.get(result.choice["run_id"]))
+    else:
+        choice["closest"] = result.closest
+    (out / "choice.json").write_text(json.dumps(choice, indent=1) + "\n", encoding="utf-8")
+    _write_page(result, trials, out / "report.html", model_name)
+    return choice
+
+
+def history_figure(trials: pd.DataFrame, device: str):
+    """Each trial's estimated latency (feasible ones filled), the best feasible so far as a
+    step line, and the Pareto front on points lost against latency."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    figure = make_subplots(rows=1, cols=2, subplot_titles=(
+        "search history", "points lost against latency (feasible ones filled)"))
+    best = trials["latency_ms"].where(trials["feasible"]).cummin()
+    for feasible, name in ((True, "meets the constraints"), (False, "misses")):
+        rows = trials[trials["feasible"] == feasible]
+        marker = {"size": 10, "color": "#31a354" if feasible else "#ffffff",
+                  "line": {"width": 2, "color": "#31a354" if feasible else "#b71c1c"}}
+        hover = [f"{html.escape(str(v))}<br>{html.escape(m) if m else 'meets them'}"
+                 for v, m in zip(rows["variant"], rows["misses"])]
+        figure.add_trace(go.Scatter(x=rows["trial"], y=rows["latency_ms"], mode="markers",
+                                    name=name, marker=marker, hovertext=hover,
+                                    hoverinfo="text"), row=1, col=1)
+        figure.add_trace(go.Scatter(x=rows["latency_ms"], y=rows["drop"], mode="markers",
+                                    showlegend=False, marker=marker, hovertext=hover,
+                                    hoverinfo="text"), row=1, col=2)
+    figure.add_trace(go.Scatter(x=trials["trial"], y=best, mode="lines", name="best so far",
+                                line={"shape": "hv", "color": "#31a354"}), row=1, col=1)
+    figure.update_xaxes(title_text="trial", row=1, col=1)
+    figure.update_yaxes(title_text=f"ms on {device} (estimated)", row=1, col=1)
+    figure.update_xaxes(title_text=f"ms on {device} (estimated)", row=1, col=2)
+    figure.update_yaxes(title_text="points lost", row=1, col=2)
+    figure.update_layout(template="plotly_white", height=420)
+    return figure
+
+
+def _write_page(result, trials: pd.DataFrame, path: Path, model_name: str) -> None:
+    device = result.device
+    chart = history_figure(trials, device).to_html(full_html=False, include_plotlyjs=True)
+    table = trials.drop(columns=["tflite_path"]).to_html(
+        index=False, float_format=lambda value: f"{value:.4g}", na_rep="n/a", border=0)
+    title = f"Search on {model_name} for {device}"
+    path.write_text(f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body {{ font-family: system-ui, sans-serif; margin: 2rem; }}
+table {{ border-collapse: collapse; font-size: 0.85rem; }}
+th, td {{ padding: 0.3rem 0.7rem; border-bottom: 1px solid #ddd; text-align: right; }}</style>
+</head><body><h1>{html.escape(title)}</h1>
+<p><b>{html.escape(result.reason)}</b></p>
+{chart}
+<h2>Every trial</h2>{table}
+</body></html>
+""", encoding="utf-8")
