@@ -238,7 +238,9 @@ class DetailsView(w.VBox):
             f"<details><summary>Ops ({len(ops)})</summary>{frame_html(ops)}</details>"
         task = self.state.task
         model = task.model if task is not None and row["model"] == task.name else None
-        self._graph_inputs = (data, model, estimate, row["model"])
+        from workbench.graph_view import op_table
+
+        self._graph_inputs = (data, model, estimate, row["model"], op_table(data, model))
         self.draw_graph()
         # charts join the page only when they have something to draw: a chart created hidden
         # and shown later could be drawn with no room
@@ -253,7 +255,7 @@ class DetailsView(w.VBox):
 
         if self._graph_inputs is None:
             return
-        data, model, estimate, model_name = self._graph_inputs
+        data, model, estimate, model_name, table = self._graph_inputs
         colour_by, notes = self.graph_colour.value, []
         sensitivity = self.state.sensitivity
         if model is None:
@@ -274,7 +276,8 @@ class DetailsView(w.VBox):
             dict(zip(sensitivity["layer"], sensitivity["rmse_over_scale"]))
         self.graph_note.value = "".join(f"<p><i>{escape(note)}</i></p>" for note in notes)
         self.graph.show(graph_figure(data, model, colour_by, layers, estimate,
-                                     title=_graph_title(colour_by, estimate.device)))
+                                     title=_graph_title(colour_by, estimate.device),
+                                     table=table))
 
     @staticmethod
     def _config_and_code(row, data: bytes) -> str:

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pandas as pd
@@ -74,6 +75,7 @@ def merit_frame(frame: pd.DataFrame):
     return frame[same], metric, pd.concat([other, unscored])
 
 
+@functools.lru_cache(maxsize=4096)  # with_deltas names every row on every redraw
 def variant_name(recipe: str, config: str | None) -> str:
     """The recipe, with the options set away from their defaults, so variants of one recipe
     read apart: ``int8 (keep_float=block_pw)``, ``prune (epochs=1)``, ``float32``."""

@@ -46,7 +46,13 @@ def op_table(tflite: bytes, model=None) -> pd.DataFrame:
 
     info = inspect_tflite(tflite)
     costs = analyze_tflite(info).ops
-    layers = _layers(info, model)
+    if model is None:
+        layers, names = [""] * len(info.ops), []
+    else:
+        from workbench.quant_debug import op_primary_layers
+        from workbench.selective import layer_names
+
+        layers, names = op_primary_layers(info, model), layer_names(model)
     producer = {out: op.index for op in info.ops for out in op.outputs}
     depth = _depths(info, producer)
     rows = []
@@ -55,7 +61,7 @@ def op_table(tflite: bytes, model=None) -> pd.DataFrame:
         rows.append({
             "index": op.index, "op": op.name,
             "precision": _precision(op.name, cost.dtype, weights),
-            "layer": layers[op.index] or _layer_of_weights(weights, model),
+            "layer": layers[op.index] or _layer_of_weights(weights, names),
             "inputs": "; ".join(_describe(info.tensors[i]) for i in op.inputs if i >= 0
                                 and not info.tensors[i].is_constant),
             "output": "; ".join(_describe(info.tensors[i]) for i in op.outputs),
@@ -70,19 +76,21 @@ def op_table(tflite: bytes, model=None) -> pd.DataFrame:
 
 def graph_figure(tflite: bytes, model=None, colour_by: str = "precision",
                  sensitivity: dict[str, float] | None = None, estimate=None,
-                 title: str = "") -> dict:
+                 title: str = "", table: pd.DataFrame | None = None) -> dict:
     """The graph as a plotly figure dict.
 
     ``colour_by``: ``precision``; ``sensitivity`` (``sensitivity`` maps a Keras layer to its
     error, e.g. ``rmse_over_scale`` from ``workbench.sensitivity.layer_sensitivity``; needs
     ``model``); ``time`` (each op's share of ``estimate``, a ``workbench.devices`` estimate).
+    ``table``: ``op_table(tflite, model)`` when the caller already has it (redrawing one
+    variant in another colouring).
     """
     if colour_by not in COLOUR_BY:
         from workbench.errors import WorkbenchError
 
         raise WorkbenchError(f"Received colour_by={colour_by!r}; expected one of "
                              f"{', '.join(COLOUR_BY)}.")
-    table = op_table(tflite, model)
+    table = op_table(tflite, model) if table is None else table
     if colour_by == "precision":
         present = list(dict.fromkeys([*PRECISION_COLOURS, *table["precision"]]))
         nodes = [_trace(table, table["precision"] == name, name,
@@ -240,25 +248,12 @@ def _hover(rows: pd.DataFrame) -> list[str]:
             for row in rows.itertuples(index=False)]
 
 
-def _layers(info, model) -> list[str]:
-    if model is None:
-        return [""] * len(info.ops)
-    from workbench.quant_debug import primary_layer, weighted_layers
-    from workbench.selective import layer_names, op_layers
-
-    weighted = weighted_layers(model)
-    return [primary_layer(found, weighted) for found in op_layers(info, layer_names(model))]
-
-
-def _layer_of_weights(weights, model) -> str:
+def _layer_of_weights(weights, names) -> str:
     """The layer named by the op's weights (the last op's output is named after the model's
     signature, and float16 weights reach it through a DEQUANTIZE)."""
-    from workbench.selective import layer_names, layers_in_name
+    from workbench.selective import layers_in_name
 
-    if model is None:
-        return ""
-    found = [name for tensor in weights for name in layers_in_name(tensor.name,
-                                                                   layer_names(model))]
+    found = [name for tensor in weights for name in layers_in_name(tensor.name, names)]
     return found[0] if found else ""
 
 

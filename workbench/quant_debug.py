@@ -30,13 +30,19 @@ def primary_layer(layers: list[str], weighted: set[str]) -> str:
     return next((name for name in layers if name in weighted), layers[0] if layers else "")
 
 
-def layer_of_output(info, model) -> dict[str, str]:
-    """Each op's output tensor name -> the Keras layer it is named after (``primary_layer``)."""
+def op_primary_layers(info, model) -> list[str]:
+    """For each op of ``info``, the Keras layer of ``model`` it is named after
+    (``primary_layer`` of the layers fused into it; "" for none)."""
     from workbench.selective import layer_names, op_layers
 
     weighted = weighted_layers(model)
-    return {info.tensors[op.outputs[0]].name: primary_layer(layers, weighted)
-            for op, layers in zip(info.ops, op_layers(info, layer_names(model))) if op.outputs}
+    return [primary_layer(layers, weighted) for layers in op_layers(info, layer_names(model))]
+
+
+def layer_of_output(info, model) -> dict[str, str]:
+    """Each op's output tensor name -> the Keras layer it is named after (``primary_layer``)."""
+    return {info.tensors[op.outputs[0]].name: layer
+            for op, layer in zip(info.ops, op_primary_layers(info, model)) if op.outputs}
 
 
 def weighted_layers(model) -> set[str]:

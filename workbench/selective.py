@@ -222,15 +222,13 @@ def _check_choice(info, float_ops, int16_ops) -> None:
 def layers_by_precision(tflite: bytes, model) -> dict[str, list[str]]:
     """The layers whose ops compute in float32 and in int16 in ``tflite``."""
     from workbench.devices.graph import analyze_tflite
-    from workbench.quant_debug import primary_layer, weighted_layers
+    from workbench.quant_debug import op_primary_layers
     from workbench.tflite_inspect import inspect_tflite
 
     info = inspect_tflite(tflite)
-    layers, weighted = op_layers(info, layer_names(model)), weighted_layers(model)
     found = {"float32": [], "int16x8": []}
-    for cost, fused in zip(analyze_tflite(info).ops, layers):
+    for cost, name in zip(analyze_tflite(info).ops, op_primary_layers(info, model)):
         if cost.dtype in found and cost.name not in ("QUANTIZE", "DEQUANTIZE", *PASS_THROUGH):
-            name = primary_layer(fused, weighted)
             if name and name not in found[cost.dtype]:
                 found[cost.dtype].append(name)
     return found
