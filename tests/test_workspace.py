@@ -51,6 +51,35 @@ def test_two_processes_sweep_one_fresh_workspace(fresh_workspace, tmp_path):
         assert written["fits__cortex_m7"].notna().all()
 
 
+def _open_store(folder: str, start, answers) -> None:
+    start.wait()  # both processes open the new store at the same moment
+    try:
+        ExperimentStore(folder)
+        answers.put("opened")
+    except StoreError as error:
+        answers.put(str(error))
+
+
+def test_two_processes_creating_one_store_at_once_both_open_it(tmp_path):
+    # SQLite answers the loser of the race for the switch to WAL 'locked' at once (it failed
+    # about 6 pairs in 10 here before the store tried again)
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for attempt in range(15):
+        start, answers = context.Barrier(2), context.Queue()
+        folder = tmp_path / f"store{attempt}"
+        folder.mkdir()
+        processes = [context.Process(target=_open_store, args=(str(folder), start, answers))
+                     for _ in range(2)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(60)
+        assert [answers.get(timeout=5) for _ in processes] == ["opened", "opened"]
+        assert ExperimentStore(folder).results().empty
+
+
 def test_a_copied_workspace_with_force_leaves_the_original_alone(fresh_workspace, tmp_path,
                                                                  default_task):
     original = _populated(fresh_workspace, default_task, ("float32",))

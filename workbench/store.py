@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 from workbench.errors import StoreError
@@ -66,6 +67,7 @@ ALL_COLUMNS = {**RESULT_COLUMNS, **KEY_COLUMNS}
 DEVICE_MEASURES = ("est_ms", "fits", "accel_fraction")
 SCHEMA_VERSION = 3
 DATABASE = "results.sqlite"
+LOCK_WAIT_S = 30  # how long a write waits for another process's
 ARTIFACTS = "artifacts"
 RECOVERY = ("To recover, run `python -m workbench doctor --repair --workspace {workspace}`: it "
             "moves {name} aside and rebuilds the rows from the artifacts.")
@@ -87,6 +89,10 @@ def device_columns_of(names) -> list[str]:
     """The per-device columns among ``names``, grouped by device then measure."""
     found = [name for name in names if split_device_column(name)]
     return sorted(found, key=lambda name: (split_device_column(name)[1], name))
+
+
+class StoreLocked(StoreError):
+    """Another process held the store for longer than ``LOCK_WAIT_S``."""
 
 
 class ExperimentStore:
@@ -127,7 +133,8 @@ class ExperimentStore:
                 connection = sqlite3.connect(f"{self.database.as_uri()}?immutable=1", uri=True,
                                              isolation_level=None)
             else:
-                connection = sqlite3.connect(self.database, timeout=30, isolation_level=None)
+                connection = sqlite3.connect(self.database, timeout=LOCK_WAIT_S,
+                                             isolation_level=None)
         except sqlite3.Error as error:
             raise self._store_error(error) from None
         connection.row_factory = sqlite3.Row
@@ -158,7 +165,7 @@ class ExperimentStore:
         if "readonly" in text or "read-only" in text:
             return self._read_only_error()
         if "locked" in text or "busy" in text:
-            return StoreError(f"The experiment store '{self.database}' stayed locked by "
+            return StoreLocked(f"The experiment store '{self.database}' stayed locked by "
                               "another process for 30 s. Expected it to be free: wait for "
                               "the other run to finish, then try again.")
         return StoreError(f"The experiment store '{self.database}' failed: {text}. "
@@ -173,6 +180,19 @@ class ExperimentStore:
     # -- schema ---------------------------------------------------------------------------
 
     def _create_or_migrate(self) -> None:
+        """Create or migrate the schema. Two processes opening a new store at once race for
+        its switch to WAL, and SQLite answers the loser 'locked' at once, without waiting:
+        it tries again, for up to the same 30 s a write waits."""
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                return self._create_or_migrate_once()
+            except StoreLocked:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _create_or_migrate_once(self) -> None:
         with self._connect() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version == SCHEMA_VERSION:
