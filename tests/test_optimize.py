@@ -12,7 +12,7 @@ def test_cortex_m7_gets_an_int8_variant_within_one_point(default_task, fresh_wor
     from workbench.store import ExperimentStore
 
     store = ExperimentStore(fresh_workspace)
-    result = optimize(default_task, "cortex_m7", max_drop=1.0, trials=3, store=store,
+    result = optimize(default_task, "cortex_m7", max_drop=1.0, trials=3, workers=0, store=store,
                       progress=False)
     assert result.choice is not None, result.reason
     row = store.results().set_index("run_id").loc[result.choice["run_id"]]
@@ -20,7 +20,7 @@ def test_cortex_m7_gets_an_int8_variant_within_one_point(default_task, fresh_wor
     assert 100 * row["score_drop"] <= 1.0
     assert set(result.trials["variant"].str.split().str[0]) <= {"int8", "prune", "cluster",
                                                                 "qat"}
-    again = optimize(default_task, "cortex_m7", max_drop=1.0, trials=3, store=store,
+    again = optimize(default_task, "cortex_m7", max_drop=1.0, trials=3, workers=0, store=store,
                      progress=False)  # the same search resumes: nothing new to run
     assert list(again.trials["run_id"]) == list(result.trials["run_id"])
 
@@ -29,7 +29,8 @@ def test_impossible_budgets_name_the_closest_variants(default_task, fresh_worksp
     from workbench.store import ExperimentStore
 
     result = optimize(default_task, "cortex_m7", max_drop=1.0, budgets={"size_kb": 1},
-                      trials=1, store=ExperimentStore(fresh_workspace), progress=False)
+                      trials=1, workers=0, store=ExperimentStore(fresh_workspace),
+                      progress=False)
     assert result.choice is None and "No variant meets" in result.reason
     assert "KB over the size budget" in result.closest[0]["misses"]
     with pytest.raises(WorkbenchError, match="expected at least 1"):
@@ -41,7 +42,7 @@ def test_the_outlier_model_gets_a_selective_variant_on_a_phone(workspace, defaul
     from workbench.store import ExperimentStore
 
     task = prepare_task("digits_outlier", workspace=workspace, progress=False)
-    result = optimize(task, "phone_cpu_2019", max_drop=0.5, trials=12,
+    result = optimize(task, "phone_cpu_2019", max_drop=0.5, trials=12, workers=0,
                       store=ExperimentStore(workspace), progress=False)
     trials = result.trials.set_index("variant")
     assert not trials.loc["int8", "feasible"]  # all-int8 loses about 23 points here

@@ -241,7 +241,7 @@ def test_a_version_1_store_is_migrated(tmp_path):
         stored_path = db.execute("SELECT tflite_path FROM results").fetchone()[0]
         version = db.execute("PRAGMA user_version").fetchone()[0]
     assert "est_ms__edge_tpu" not in columns and stored_path == "artifacts/abc.tflite"
-    assert version == SCHEMA_VERSION == 3  # the metric columns came with version 3
+    assert version == SCHEMA_VERSION == 4  # the machine column came with version 4
     store.set_estimates("abc", {"est_ms__cortex_m7": 9.0})  # a new device: no schema change
     assert store.results().loc[0, "est_ms__cortex_m7"] == 9.0
 

@@ -76,8 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("--max-size-kb", type=float, help="largest .tflite, in KB")
     optimize.add_argument("--max-latency-ms", type=float,
                           help="slowest estimated latency on the device, in ms")
+    optimize.add_argument("--max-ram-kb", type=float,
+                          help="most estimated peak RAM on the device, in KB")
     optimize.add_argument("--trials", type=int, default=40, help="most trials (default: 40)")
     optimize.add_argument("--time-limit", help="stop after this long, e.g. 90s, 20m, 1h")
+    optimize.add_argument("--workers", type=int,
+                          help="local Dask worker processes running trials (default: one per "
+                               "core; 0: in this process)")
+    optimize.add_argument("--scheduler",
+                          help="address of a running Dask scheduler whose workers run the "
+                               "trials, e.g. tcp://10.0.0.5:8786")
     for sub in (run, sweep, optimize):
         sub.add_argument("--out", default="results", help="output folder (default: results)")
     for sub in (run, sweep):
@@ -194,13 +202,15 @@ def run_search(args: argparse.Namespace) -> int:
 
     limit = parse_duration(args.time_limit) if args.time_limit else None
     budgets = {name: value for name, value in (("size_kb", args.max_size_kb),
+                                               ("ram_kb", args.max_ram_kb),
                                                ("latency_ms", args.max_latency_ms))
                if value is not None}
     out = Path(args.out)
     check_output_folder(out)
     store = ExperimentStore(args.workspace)
     task = prepare_task(args.model, workspace=store.workspace, **task_options(args))
-    result = optimize(task, args.device, args.max_drop, budgets, args.trials, limit, store)
+    result = optimize(task, args.device, args.max_drop, budgets, args.trials, limit,
+                      args.workers, args.scheduler, store)
     stored = store.results().set_index("run_id")["tflite_path"]
     paths = {run_id: stored[run_id] for run_id in dict.fromkeys(result.trials["run_id"])}
     choice = write_search_outputs(result, task.name, paths, out)

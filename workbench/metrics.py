@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -175,10 +176,12 @@ def _labels(y_true) -> np.ndarray:
 
 
 def _top_k(k: int):
-    def top_k_accuracy(y_true, y_pred) -> float:
-        best = np.argpartition(-np.asarray(y_pred), k - 1, axis=-1)[:, :k]
-        return float(np.mean((best == _labels(y_true)[:, None]).any(axis=1)))
-    return top_k_accuracy
+    return functools.partial(_top_k_accuracy, k=k)  # a module function: tasks pickle
+
+
+def _top_k_accuracy(y_true, y_pred, k: int) -> float:
+    best = np.argpartition(-np.asarray(y_pred), k - 1, axis=-1)[:, :k]
+    return float(np.mean((best == _labels(y_true)[:, None]).any(axis=1)))
 
 
 def _macro_f1(y_true, y_pred) -> float:

@@ -262,6 +262,14 @@ def run(task: Task, config: Recipe, store: ExperimentStore | None = None,
         tflite = store.read_tflite(stored["run_id"])
         return {**_with_estimates(store, stored, tflite, devices), "cached": True}
     store.require_writable()  # a read-only workspace says so before any work, not after it
+    row, tflite = compute_variant(task, config, latency_runs, progress)
+    return store_variant(store, row, tflite, devices, replace=force)
+
+
+def compute_variant(task: Task, config: Recipe, latency_runs: int = 50,
+                    progress: bool = True) -> tuple[dict, bytes]:
+    """Convert and measure one variant without touching a store: its row (``machine`` names
+    where its host latency was measured) and its ``.tflite``. What a search's worker runs."""
     from workbench.ptq import check_convertible_names
 
     check_convertible_names(task.model)
@@ -276,16 +284,32 @@ def run(task: Task, config: Recipe, store: ExperimentStore | None = None,
         **_graph_statistics(tflite, per_channel=any(getattr(stage, "per_channel", False)
                                                       for stage in config.stages)),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "machine": machine_name(),
         "notes": notes,
-        "cache_key": key, "model_hash": task.model_hash,
+        "cache_key": cache_key(task, config), "model_hash": task.model_hash,
         "dataset": task.dataset.name if task.dataset else GENERATED_DATA,
         "data_hash": task.data_hash, "workbench_version": __version__,
     }
-    saved = store.save(row, tflite, replace=force)
+    return row, tflite
+
+
+def store_variant(store: ExperimentStore, row: dict, tflite: bytes,
+                  devices: Iterable[str] | None = None, replace: bool = False) -> dict:
+    """Save a computed variant and return its row with the device estimates (``cached``: the
+    store already held the same variant, whose row is returned instead)."""
+    devices = _device_names(devices, store)
+    saved = store.save(row, tflite, replace=replace)
     if saved["run_id"] != row["run_id"]:  # another process stored the same variant first
         tflite = store.read_tflite(saved["run_id"])
     return {**_with_estimates(store, saved, tflite, devices),
             "cached": saved["run_id"] != row["run_id"]}
+
+
+def machine_name() -> str:
+    """The machine a row's host latency was measured on: ``'host-1 (x86_64, 2 cores)'``."""
+    import platform
+
+    return f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores)"
 
 
 def _device_names(devices, store: ExperimentStore) -> list[str]:

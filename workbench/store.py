@@ -49,6 +49,7 @@ RESULT_COLUMNS = {
     "latency_p90_ms": "REAL",
     "latency_ms_all_cores": "REAL",
     "created_at": "TEXT",
+    "machine": "TEXT",
     "weight_sparsity": "REAL",
     "max_unique_weights": "INTEGER",
     "int8_ops_fraction": "REAL",
@@ -65,7 +66,7 @@ KEY_COLUMNS = {
 ALL_COLUMNS = {**RESULT_COLUMNS, **KEY_COLUMNS}
 # Per-device estimates, shown as columns '<measure>__<device>' in results frames.
 DEVICE_MEASURES = ("est_ms", "fits", "accel_fraction")
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DATABASE = "results.sqlite"
 LOCK_WAIT_S = 30  # how long a write waits for another process's
 ARTIFACTS = "artifacts"

@@ -1,6 +1,7 @@
 """The automatic search: the best variant for a device and an accuracy budget, found with
-Optuna. Every trial is a normal ``workbench.pipeline.run`` (same cache, same store), so each is
-a row the explorer shows; the study lives in the workspace and a search started again resumes.
+Optuna, its trials run on Dask workers (``parallel``). Every trial is a normal variant of the
+pipeline (same cache, same store: the workers compute, this process stores), so each is a row
+the explorer shows; the study lives in the workspace and a search started again resumes.
 
 Cheap first: every export the device runs, then int8 with its most sensitive layers in float or
 int16, then training recipes drawn by Optuna's sampler while no trial meets the budget or the
@@ -17,15 +18,18 @@ import hashlib
 import json
 import math
 import re
+import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import pandas as pd
 
 from workbench.errors import WorkbenchError
 
-BUDGETS = ("size_kb", "latency_ms")
+BUDGETS = ("size_kb", "ram_kb", "latency_ms")
 PATIENCE = 6  # trials without improvement, once the budget is met, before the search stops
+INTERRUPTED = "interrupted: the search stopped before it finished (it runs again on resume)"
 
 
 @dataclass
@@ -55,15 +59,21 @@ class SearchResult:
 
 
 def optimize(task, device: str, max_drop: float = 1.0, budgets: dict | None = None,
-             trials: int = 40, time_limit: float | None = None, store=None,
-             progress: bool = True) -> SearchResult:
+             trials: int = 40, time_limit: float | None = None, workers: int | None = None,
+             scheduler: str | None = None, store=None, progress: bool = True,
+             stop: threading.Event | None = None,
+             on_trial: Callable[[dict], None] | None = None) -> SearchResult:
     """Search recipes and options for ``device`` within ``max_drop`` (in the task metric's
-    units: points for top-1) and ``budgets`` (``size_kb``, ``latency_ms`` on the device's
-    estimate); stops at ``trials``, after ``time_limit`` seconds, or when the budget is met
-    and ``PATIENCE`` trials brought nothing better."""
+    units: points for top-1) and ``budgets`` (``size_kb``, ``ram_kb``, ``latency_ms`` on the
+    device's estimate); stops at ``trials``, after ``time_limit`` seconds, when ``stop`` is
+    set, or when the budget is met and ``PATIENCE`` trials brought nothing better.
+
+    Trials run on Dask (``workers`` local processes, default one per core, 0: in this
+    process; or the cluster of ``scheduler``); ``on_trial(row)`` hears each finished trial."""
     import optuna
 
     from workbench.devices import load_profile
+    from workbench.search.parallel import TrialPool
     from workbench.search.space import SearchSpace
     from workbench.store import ExperimentStore
 
@@ -74,69 +84,198 @@ def optimize(task, device: str, max_drop: float = 1.0, budgets: dict | None = No
     if not space.exports:
         raise WorkbenchError(f"Device '{device}' runs none of the workbench's exports "
                              f"(it runs {', '.join(profile.supported_dtypes)}).")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        storage=f"sqlite:///{_study_file(store.workspace)}", load_if_exists=True,
-        study_name=_study_name(task, device, max_drop, budgets), directions=["minimize"] * 3)
-    _enqueue(study, space.training_free())
-    if task.dataset is not None:
-        _enqueue(study, space.selective(_ranked_layers(task)))
-    search = _Search(task, device, max_drop, budgets, store, space, trials, time_limit)
-    remaining = trials - len(_finished(study))
-    if remaining > 0:
-        study.optimize(search.objective, n_trials=remaining, callbacks=[search.stop_when_done],
-                       show_progress_bar=progress)
-    return _result(study, device, max_drop, budgets)
+    with TrialPool(workers, scheduler) as pool:  # a scheduler nobody runs fails here, at once
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(
+            storage=f"sqlite:///{_study_file(store.workspace)}", load_if_exists=True,
+            study_name=_study_name(task, device, max_drop, budgets),
+            directions=["minimize"] * 3)
+        _mark_interrupted(study)
+        _enqueue(study, space.training_free())
+        if task.dataset is not None:
+            _enqueue(study, space.selective(_ranked_layers(task)))
+        search = _Search(task, device, max_drop, budgets, store, space, time_limit, stop,
+                         _announcer(trials, progress, on_trial))
+        remaining = trials - len(_finished(study))
+        if remaining > 0:
+            search.run(study, pool, remaining)
+    return _result(study, device, max_drop, budgets, search.stopped_by_user)
+
+
+def compute_trial(task, recipe: str, options: dict) -> tuple[dict, bytes]:
+    """What a worker runs: one variant's row and ``.tflite`` (no store)."""
+    from workbench.pipeline import compute_variant
+    from workbench.recipes import make_config
+
+    return compute_variant(task, make_config(recipe, options), progress=False)
 
 
 class _Search:
-    def __init__(self, task, device, max_drop, budgets, store, space, trials, time_limit):
+    """The ask-and-tell loop: as many trials in flight as the pool has workers, each told to
+    the study as it finishes; a variant already stored costs nothing."""
+
+    def __init__(self, task, device, max_drop, budgets, store, space, time_limit, stop,
+                 announce):
         self.task, self.device, self.max_drop, self.budgets = task, device, max_drop, budgets
-        self.store, self.space, self.trials = store, space, trials
+        self.store, self.space, self.stop, self.announce = store, space, stop, announce
         self.deadline = None if time_limit is None else time.monotonic() + time_limit
         self.best, self.since_best = math.inf, 0
+        self.stopped_by_user = False
+        self._shared = None
 
-    def objective(self, trial):
-        from workbench.pipeline import run
+    def run(self, study, pool, count: int) -> None:
+        from workbench.progress import report_phase
+
+        in_flight, asked, told = {}, 0, 0
+        try:
+            while True:
+                while (asked < count and len(in_flight) < pool.size and not self._done()):
+                    asked += 1
+                    trial = study.ask()
+                    recipe, options = self._proposal(trial)
+                    row = self._stored(trial, recipe, options)
+                    if row is not None:
+                        told += self._tell(study, trial, row)
+                    else:
+                        in_flight[pool.submit(compute_trial, self._task_on(pool), recipe,
+                                              options)] = trial
+                    report_phase(f"search on {self.device}: trial {asked} of {count} "
+                                 f"({pool.where})", told, count)
+                if not in_flight or self._interrupted():
+                    break
+                for future, outcome in pool.finished(in_flight, timeout=0.5):
+                    trial = in_flight.pop(future)
+                    if outcome.failure is not None:
+                        _fail(study, trial, outcome.failure)
+                        self.announce({"trial": trial.number, "variant":
+                                       trial.user_attrs.get("variant"),
+                                       "failure": outcome.failure})
+                        continue
+                    from workbench.pipeline import store_variant
+
+                    row = store_variant(self.store, *outcome.value, [self.device])
+                    told += self._tell(study, trial, row)
+                    report_phase(f"search on {self.device}: {told} of {count} trials done "
+                                 f"({pool.where})", told, count)
+        finally:  # stopped, out of time, or cancelled: what finished is kept
+            pool.cancel(in_flight)
+            for trial in in_flight.values():
+                _fail(study, trial, INTERRUPTED)
+
+    def _task_on(self, pool):
+        if self._shared is None:
+            self.task.model_hash, self.task.float_score  # computed once, here, not per worker
+            self._shared = pool.share(self.task)
+        return self._shared
+
+    def _proposal(self, trial) -> tuple[str, dict]:
         from workbench.recipes import make_config
 
         if "recipe" in trial.user_attrs:  # an enqueued candidate
             recipe, options = trial.user_attrs["recipe"], json.loads(trial.user_attrs["options"])
         else:
             recipe, options = self.space.suggest_training(trial)
-        config = make_config(recipe, options)
-        row = run(self.task, config, self.store, progress=False, devices=[self.device])
-        figures = _figures(row, self.device)
-        trial.set_user_attr("variant", config.label)
-        trial.set_user_attr("run_id", row["run_id"])
-        for name, value in _violations(figures, self.max_drop, self.budgets).items():
-            trial.set_constraint(name, value)
-        return figures["drop"], _or_inf(figures["latency_ms"]), figures["size_kb"]
+        trial.set_user_attr("variant", make_config(recipe, options).label)
+        return recipe, options
 
-    def stop_when_done(self, study, trial) -> None:
-        """Stop after the time limit, or once the budget is met and ``PATIENCE`` drawn trials
-        (the queued cheap candidates all run first) brought no faster feasible variant."""
-        feasible = all(value <= 0 for value in (trial.constraints or {}).values())
-        latency = trial.values[1] if trial.values else math.inf
+    def _stored(self, trial, recipe: str, options: dict) -> dict | None:
+        """The stored row of this variant (a repeated configuration is free), or None."""
+        from workbench.pipeline import cache_key, run
+        from workbench.recipes import make_config
+
+        config = make_config(recipe, options)
+        if self.store.lookup(cache_key(self.task, config)) is None:
+            return None
+        return run(self.task, config, self.store, progress=False, devices=[self.device])
+
+    def _tell(self, study, trial, row: dict) -> int:
+        estimate = _device_estimate(self.store, row["run_id"], self.device)
+        figures = _figures(row, estimate)
+        trial.set_user_attr("run_id", row["run_id"])
+        trial.set_user_attr("machine", row.get("machine") or "")
+        violations = _violations(figures, self.max_drop, self.budgets)
+        for name, value in violations.items():
+            trial.set_constraint(name, value)
+        values = (figures["drop"], _or_inf(figures["latency_ms"]), figures["size_kb"])
+        study.tell(trial, values)
+        feasible = all(value <= 0 for value in violations.values())
+        self._after(trial, values[1], feasible)
+        self.announce({"trial": trial.number, "variant": trial.user_attrs["variant"],
+                       "run_id": row["run_id"], **figures, "feasible": feasible,
+                       "misses": _misses_text(violations)})
+        return 1
+
+    def _after(self, trial, latency: float, feasible: bool) -> None:
+        """Patience: once the budget is met, count drawn trials (the queued cheap candidates
+        all run first) that brought no faster feasible variant."""
         if feasible and latency < self.best:
             self.best, self.since_best = latency, 0
         elif "recipe" not in trial.user_attrs:
             self.since_best += 1
+
+    def _interrupted(self) -> bool:
+        if self.stop is not None and self.stop.is_set():
+            self.stopped_by_user = True
         out_of_time = self.deadline is not None and time.monotonic() > self.deadline
-        if out_of_time or (math.isfinite(self.best) and self.since_best >= PATIENCE):
-            study.stop()
+        return self.stopped_by_user or out_of_time
+
+    def _done(self) -> bool:
+        return self._interrupted() or (math.isfinite(self.best) and
+                                       self.since_best >= PATIENCE)
 
 
-def _figures(row: dict, device: str) -> dict:
+def _announcer(trials: int, progress: bool, on_trial):
+    """``on_trial`` and, with ``progress``, one printed line per finished trial."""
+    def announce(row: dict) -> None:
+        if progress:
+            if row.get("failure"):
+                print(f"trial {row['trial'] + 1}: {row['variant']} failed: {row['failure']}",
+                      flush=True)
+            else:
+                verdict = "meets the constraints" if row["feasible"] else row["misses"]
+                latency = ("does not run" if row["latency_ms"] is None
+                           else f"{row['latency_ms']:.3g} ms")
+                print(f"trial {row['trial'] + 1} (of at most {trials}): {row['variant']}: "
+                      f"{row['drop']:.2f} points lost, {latency}, {row['size_kb']:.1f} KB: "
+                      f"{verdict}", flush=True)
+        if on_trial is not None:
+            on_trial(row)
+    return announce
+
+
+def _fail(study, trial, reason: str) -> None:
+    import optuna
+
+    trial.set_user_attr("failure", reason)
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+
+def _mark_interrupted(study) -> None:
+    """Trials left running by a search that was killed fail as interrupted (and run again)."""
+    import optuna
+
+    for frozen in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        _fail(study, optuna.trial.Trial(study, frozen._trial_id), INTERRUPTED)
+
+
+def _device_estimate(store, run_id: str, device: str):
+    from workbench.devices.estimate import estimate_tflite
+
+    return estimate_tflite(store.read_tflite(run_id), device, store.workspace)
+
+
+def _figures(row: dict, estimate) -> dict:
+    """A trial's figures: points lost (the metric's display units), the device's estimated
+    latency (None: does not run), size, estimated peak RAM, and whether it fits."""
     from workbench.compare import row_metric
 
     metric = row_metric(row.get("metric"), row.get("higher_is_better"))
     drop = row.get("score_drop")
     scale = metric.display_scale if metric is not None else 1.0
-    latency = row.get(f"est_ms__{device}")
     return {"drop": scale * drop if drop is not None else math.inf,
-            "latency_ms": latency if latency is not None and latency == latency else None,
-            "size_kb": row["size_bytes"] / 1024, "fits": bool(row.get(f"fits__{device}"))}
+            "latency_ms": estimate.latency_ms, "size_kb": row["size_bytes"] / 1024,
+            "ram_kb": estimate.peak_ram_bytes / 1024, "fits": bool(estimate.fits),
+            "machine": row.get("machine") or ""}
 
 
 def _violations(figures: dict, max_drop: float, budgets: dict) -> dict:
@@ -150,7 +289,8 @@ def _violations(figures: dict, max_drop: float, budgets: dict) -> dict:
     return found
 
 
-def _result(study, device: str, max_drop: float, budgets: dict) -> SearchResult:
+def _result(study, device: str, max_drop: float, budgets: dict,
+            stopped_by_user: bool = False) -> SearchResult:
     rows = []
     for trial in _finished(study):
         drop, latency, size = trial.values
@@ -158,35 +298,42 @@ def _result(study, device: str, max_drop: float, budgets: dict) -> SearchResult:
         rows.append({"trial": trial.number, "variant": trial.user_attrs.get("variant"),
                      "run_id": trial.user_attrs.get("run_id"), "drop": drop,
                      "latency_ms": latency, "size_kb": size, "feasible": not misses,
-                     "misses": ", ".join(_miss_words(name, value) for name, value in
-                                         misses.items())})
+                     "misses": _misses_text(misses),
+                     "machine": trial.user_attrs.get("machine", "")})
     table = pd.DataFrame(rows)
+    stopped = "Stopped by the user. " if stopped_by_user else ""
     if table.empty or not table["feasible"].any():
         closest = [] if table.empty else table.assign(
             excess=table["misses"].str.count(",") + 1).sort_values(
             ["excess", "drop", "latency_ms"]).drop_duplicates("run_id").head(3)[
             ["variant", "run_id", "misses"]].to_dict("records")
-        return SearchResult(table, None, f"No variant meets the constraints on {device} "
-                            f"within {max_drop:g} points{_budget_words(budgets)}.", closest,
-                            device)
+        return SearchResult(table, None, f"{stopped}No variant meets the constraints on "
+                            f"{device} within {max_drop:g} points{_budget_words(budgets)}.",
+                            closest, device)
     chosen = table[table["feasible"]].sort_values(["latency_ms", "drop", "size_kb"]).iloc[0]
     count = table[table["feasible"]]["run_id"].nunique()
-    reason = (f"The fastest on {device} ({chosen['latency_ms']:.3g} ms estimated) of the "
-              f"{count} variant(s) within {max_drop:g} points{_budget_words(budgets)}; it "
+    reason = (f"{stopped}The fastest on {device} ({chosen['latency_ms']:.3g} ms estimated) of "
+              f"the {count} variant(s) within {max_drop:g} points{_budget_words(budgets)}; it "
               f"loses {chosen['drop']:.2f} points at {chosen['size_kb']:.1f} KB.")
     return SearchResult(table, chosen.to_dict(), reason, device=device)
+
+
+def _misses_text(violations: dict) -> str:
+    return ", ".join(_miss_words(name, value) for name, value in violations.items()
+                     if value > 0)
 
 
 def _miss_words(name: str, excess: float) -> str:
     return {"runs": "does not run on the device", "fits": "does not fit the device's memory",
             "drop": f"loses {excess:.2f} points too many",
             "size_kb": f"{excess:.1f} KB over the size budget",
+            "ram_kb": f"{excess:.1f} KB over the RAM budget",
             "latency_ms": f"{excess:.3g} ms over the latency budget"}[name]
 
 
 def _budget_words(budgets: dict) -> str:
-    units = {"size_kb": "KB", "latency_ms": "ms"}
-    return "".join(f", {name.split('_')[0]} at most {limit:g} {units[name]}"
+    words = {"size_kb": ("size", "KB"), "ram_kb": ("RAM", "KB"), "latency_ms": ("latency", "ms")}
+    return "".join(f", {words[name][0]} at most {limit:g} {words[name][1]}"
                    for name, limit in budgets.items())
 
 
@@ -214,8 +361,10 @@ def _checked(budgets: dict, trials: int, max_drop: float) -> dict:
 
 
 def _enqueue(study, candidates) -> None:
-    """Queue the candidates the study has not tried yet (a resumed search skips them)."""
-    tried = {(t.user_attrs.get("recipe"), t.user_attrs.get("options")) for t in study.trials}
+    """Queue the candidates the study has not tried yet (a resumed search skips them; one
+    that was interrupted is queued again)."""
+    tried = {(t.user_attrs.get("recipe"), t.user_attrs.get("options")) for t in study.trials
+             if t.user_attrs.get("failure") != INTERRUPTED}
     for recipe, options in candidates:
         key = (recipe, json.dumps(options, sort_keys=True))
         if key not in tried:
