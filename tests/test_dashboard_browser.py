@@ -164,7 +164,7 @@ def test_wizard_recommends_the_next_step_when_int8_misses_the_target(page):
     page.tab("Which technique?")
     for answer in ("labelled", "edge_tpu", "latency"):
         page.page.get_by_role("button", name=answer, exact=True).click()
-    assert page.page.locator(".wb-wizard input[type=number]").input_value() == "1"
+    assert page.page.locator(".wb-wizard input[type=number]").first.input_value() == "1"
     page.page.get_by_role("button", name="Run the recommended recipes").click()
     outcome = page.page.locator(".wb-wizard .wb-verdict")
     outcome.wait_for(timeout=WAIT_MS)
@@ -272,4 +272,25 @@ def test_a_zip_of_images_loads_with_the_chosen_metric_and_is_previewed(page, dig
     assert "1 file(s) skipped (1 not an image (.txt))" in panel.inner_text()
     assert "preprocessing 'symmetric'" in panel.inner_text()
     page.page.screenshot(path=str(tmp_path / "data.png"), full_page=True)
+    page.clean()
+
+
+def test_find_it_for_me_searches_the_chosen_device_and_draws_each_trial(page):
+    page.open()
+    page.tab("Which technique?")
+    for answer in ("labelled", "microcontroller", "size"):
+        page.page.get_by_role("button", name=answer, exact=True).click()
+    search = page.page.locator(".wb-search")
+    trials = search.locator(".widget-inline-hbox:has(label:text-is('Trials')) input")
+    trials.fill("2")
+    trials.press("Enter")
+    search.get_by_role("button", name="Find it for me").click()
+    verdict = search.locator(".wb-verdict")
+    verdict.wait_for(timeout=WAIT_MS)
+    assert re.match(r"Found: (int8|prune|cluster|qat)\b", verdict.inner_text())
+    assert "The fastest on cortex_m7" in verdict.inner_text()
+    assert "within 1 points" in verdict.inner_text()  # the wizard's Max drop
+    drawn = page.page.eval_on_selector(".wb-search .wb-chart", """gd => gd.data.filter(
+        t => t.mode === 'markers' && (t.xaxis || 'x') === 'x').flatMap(t => t.x)""")
+    assert sorted(drawn) == [1, 2]
     page.clean()

@@ -115,6 +115,42 @@ def test_wizard_recommends_the_next_step_when_int8_loses_too_much(fresh_workspac
     assert "quantization-aware training" in wizard.outcome.value
 
 
+def test_find_it_for_me_searches_the_device_draws_each_trial_and_stop_keeps_them(app):
+    import time
+
+    wizard, search = app.wizard, app.wizard.search
+    assert search.find_button.disabled  # nothing answered yet
+    answer(wizard, data="labelled", hardware="microcontroller", priority="size")
+    assert app.state.device == "cortex_m7" and not search.find_button.disabled
+    search.trials.value = 2
+    search.find_button.click()
+    job = app.state.job.wait(600)
+    assert job.state == "finished", job.error
+    result = job.result
+    assert result.device == "cortex_m7" and "within 1 points" in result.reason
+    assert len(result.trials) == 2 and [r["trial"] for r in search.heard] == [1, 2]
+    drawn = sorted(x for trace in search.chart.figure["data"] if trace["mode"] == "markers"
+                   and trace["xaxis"] == "x" for x in trace["x"])
+    assert drawn == [1, 2]  # every trial on the history chart, by its number
+    assert f"Found: {result.choice['variant']}" in search.outcome.value
+    assert set(result.trials["run_id"]) <= set(app.state.results["run_id"])  # in Results
+    assert "float32" in set(app.state.results["recipe"])  # the baseline came first
+    wizard.drop.value = 2.0  # another budget: another study
+    search.trials.value = 10
+    search.find_button.click()
+    deadline = time.monotonic() + 600
+    while not search.heard and app.state.job.active:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    search.stop_button.click()
+    stopped = app.state.job.wait(600)
+    assert stopped.state == "finished", stopped.error
+    assert stopped.result.reason.startswith("Stopped by the user")
+    assert 1 <= len(stopped.result.trials) < 10
+    assert "within 2 points" in stopped.result.reason
+    assert search.stop_button.layout.display == "none"
+
+
 def test_no_data_and_integer_hardware_recommends_nothing_runnable(app):
     answer(app.wizard, data="none", hardware="microcontroller", priority="size")
     assert app.wizard.run_button.disabled

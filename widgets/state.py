@@ -19,6 +19,7 @@ from workbench.errors import WorkbenchError
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 LATENCY_RUNS = 50
 UPLOADS = "uploads"
+SEARCH_WORKERS = None  # the search's local Dask workers: one per core
 
 
 class AppState(traitlets.HasTraits):
@@ -171,14 +172,8 @@ class AppState(traitlets.HasTraits):
         from workbench.pipeline import sweep
         from workbench.recipes import make_config
 
-        if self.task is None:
-            raise WorkbenchError("No model is loaded. Expected one: load it in the Model and "
-                                 "data tab first.")
-        if self.job is not None and self.job.active:
-            raise WorkbenchError("A job is already running; wait for it or cancel it.")
-        store = self.require_store()
-        store.require_writable()
-        task, configs = self.task, list(recipe_configs)
+        task, _, store = self._ready_for_a_job()
+        configs = list(recipe_configs)
         stored = self.model_results()
         if BASELINE_RECIPE not in {c.name for c in configs} and (
                 stored.empty or BASELINE_RECIPE not in set(stored["recipe"])):
@@ -189,6 +184,57 @@ class AppState(traitlets.HasTraits):
         job.add_listener(self._on_job_progress)
         self.job = job
         return job.start()
+
+    def start_search(self, max_drop: float, trials: int, stop, on_trial,
+                     workers: int | None = SEARCH_WORKERS):
+        """Start a job that searches for the best variant on the chosen device within
+        ``max_drop`` (``workbench.optimize``; its float32 baseline first when it has none);
+        ``on_trial(row)`` hears each finished trial, setting ``stop`` ends it, keeping what
+        finished. The job's result is the ``SearchResult``."""
+        from workbench.compare import BASELINE_RECIPE
+        from workbench.jobs import Job
+        from workbench.pipeline import run
+        from workbench.recipes import make_config
+        from workbench.search.optimize import optimize
+
+        task, device, store = self._ready_for_a_job()
+        baseline = self.model_results()
+        needs_baseline = baseline.empty or BASELINE_RECIPE not in set(baseline["recipe"])
+
+        def work():
+            if needs_baseline:
+                run(task, make_config(BASELINE_RECIPE), store, latency_runs=LATENCY_RUNS,
+                    progress=False)
+            return optimize(task, device, max_drop, trials=trials, workers=workers,
+                            store=store, progress=False, stop=stop, on_trial=on_trial)
+
+        job = Job(work, f"search on {device} within {max_drop:g} points, {trials} trials at "
+                        f"most, on {task.name}")
+        job.add_listener(self._on_search_progress)
+        self.job = job
+        return job.start()
+
+    def _ready_for_a_job(self):
+        """The task, device and store a new job works with; a ``WorkbenchError`` when nothing
+        is loaded, a job is running, or the store cannot take new rows."""
+        if self.task is None:
+            raise WorkbenchError("No model is loaded. Expected one: load it in the Model and "
+                                 "data tab first.")
+        if self.job is not None and self.job.active:
+            raise WorkbenchError("A job is already running; wait for it or cancel it.")
+        store = self.require_store()
+        store.require_writable()
+        return self.task, self.device, store
+
+    def _on_search_progress(self, job) -> None:
+        if job.state in ("finished", "cancelled"):
+            self.refresh()
+        if job.state == "finished":
+            self.say(f"Finished: {job.description}. {job.result.reason}")
+        elif job.state == "cancelled":
+            self.say(f"Cancelled: {job.description}. Finished trials are kept.")
+        elif job.state == "error":
+            self.say(job.error, "error")
 
     def delete(self, run_id: str) -> None:
         """Remove a stored variant and its artifact, then reload the rows."""

@@ -1,16 +1,21 @@
 """The decision-tree wizard: four questions, a sentence of consequence for each answer, the
 recommended recipes and a button that runs them; then it reads what was measured against the
 target (accuracy points, the device's latency and memory) and says which variant meets it, or
-what to run next, with a button for that."""
+what to run next, with a button for that. Or "Find it for me": the automatic search for the
+device and the drop allowed, its trials drawn as they finish, Stop keeping what finished."""
 
 from __future__ import annotations
+
+import threading
 
 import ipywidgets as w
 
 from widgets.common import PanelStatus, escape, guarded
+from widgets.plotly_chart import PlotlyChart
 from workbench.advisor import QUESTIONS, assess, consequence, recommend
 
 DEFAULT_MAX_DROP = 1.0
+DEFAULT_TRIALS = 20
 
 
 class WizardPanel(w.VBox):
@@ -42,6 +47,7 @@ class WizardPanel(w.VBox):
         self.next_button = w.Button(button_style="primary",
                                     layout=w.Layout(width="auto", display="none"))
         self._next_recipes: list[tuple[str, dict]] = []
+        self.search = SearchBox(state, self.drop)
         self.run = guarded(self.status, "Starting the recommended recipes")(self.run)
         self.run_next = guarded(self.status, "Starting the next step")(self.run_next)
         self.judge = guarded(self.status, "Reading the results")(self.judge)
@@ -55,7 +61,8 @@ class WizardPanel(w.VBox):
                    "lose?</b>"),
             w.HBox([self.drop, self.drop_unit]), self.drop_meaning,
             self.recommendation, self.run_button, self.status,
-            w.HBox([self.progress, self.phase]), self.outcome, self.next_button]))
+            w.HBox([self.progress, self.phase]), self.outcome, self.next_button,
+            self.search]))
         super().__init__([w.HTML("<h3>Which technique?</h3>"), *self.steps])
         self.add_class("wb-wizard")
         self._reveal()
@@ -116,6 +123,7 @@ class WizardPanel(w.VBox):
         advice = self.advice()
         if advice is None:
             self.recommendation.value, self.run_button.disabled = "", True
+            self.search.find_button.disabled = True
             return
         items = "".join(f"<li><b>{escape(name)}</b>: {escape(reason)}</li>"
                         for name, reason in advice.reasons.items())
@@ -123,6 +131,7 @@ class WizardPanel(w.VBox):
         self.recommendation.value = (f"<h4>Recommended</h4><ol>{items}</ol>{warnings}"
                                      f"<p>Judged on: {escape(', '.join(advice.devices))}</p>")
         self.run_button.disabled = not advice.recipes
+        self.search.find_button.disabled = False
         if advice.devices and self.state.device != advice.devices[0]:
             self.state.device = advice.devices[0]  # re-judges through the device observer
         else:
@@ -186,3 +195,90 @@ class WizardPanel(w.VBox):
         else:
             self.next_button.layout.display = "none"
         return assessment
+
+
+class SearchBox(w.VBox):
+    """"Find it for me": ``workbench.optimize`` for the chosen device within the wizard's Max
+    drop, as a job; a chart of the trials as they finish (estimated latency per trial, the best
+    so far), Stop (what finished is kept), then the choice and why, or the closest misses."""
+
+    def __init__(self, state, drop: w.BoundedFloatText):
+        self.state, self.drop = state, drop
+        self.find_button = w.Button(description="Find it for me", button_style="info",
+                                    disabled=True, layout=w.Layout(width="auto"),
+                                    tooltip="Search recipes and their options for the device "
+                                            "(Optuna; trials run on Dask workers)")
+        self.trials = w.BoundedIntText(value=DEFAULT_TRIALS, min=1, max=500,
+                                       description="Trials", layout=w.Layout(width="11em"))
+        self.stop_button = w.Button(description="Stop", button_style="warning",
+                                    layout=w.Layout(width="auto", display="none"),
+                                    tooltip="Stop the search; finished trials are kept")
+        self.status = PanelStatus()
+        self.phase = w.HTML()
+        self.chart = PlotlyChart(layout=w.Layout(width="100%", display="none"))
+        self.outcome = w.HTML()
+        self.heard: list[dict] = []
+        self._stop = threading.Event()
+        self.find = guarded(self.status, "Starting the search")(self.find)
+        self.find_button.on_click(lambda _: self.find())
+        self.stop_button.on_click(lambda _: self._stop.set())
+        super().__init__([
+            w.HTML("<b>Or let the workbench search</b>: every export the device runs, int8 "
+                   "with its most sensitive layers kept, then pruning, clustering and QAT, "
+                   "until a variant meets the drop and the device's memory and no faster one "
+                   "turns up."),
+            w.HBox([self.find_button, self.trials, self.stop_button]), self.status,
+            self.phase, self.chart, self.outcome])
+        self.add_class("wb-search")
+
+    def find(self):
+        self.status.clear()
+        self.outcome.value = ""
+        self.heard = []
+        self._stop = threading.Event()
+        job = self.state.start_search(self.drop.value, self.trials.value, self._stop,
+                                      self._heard)
+        self.stop_button.layout.display = None
+        job.add_listener(self._follow)
+        self._follow(job)
+        return job
+
+    def _heard(self, row: dict) -> None:
+        """A trial finished (the job's thread): draw every trial heard so far."""
+        import pandas as pd
+
+        from workbench.search.report import history_figure
+
+        self.heard.append(row)
+        done = pd.DataFrame([r for r in self.heard if not r.get("failure")])
+        if done.empty:
+            return
+        figure = history_figure(done, self.state.device)
+        figure.update_layout(height=360, margin={"t": 40, "b": 40})
+        self.chart.show(figure)
+        self.chart.layout.display = None
+
+    def _follow(self, job) -> None:
+        if job.active:
+            self.phase.value = escape(job.phase or "starting")
+            return
+        self.stop_button.layout.display = "none"
+        self.phase.value = ""
+        if job.state == "error":
+            self.status.error(job.error)
+        elif job.state == "cancelled":
+            self.status.show(f"Cancelled after {len(self.heard)} trial(s); they are kept in "
+                             "Results.", "warning")
+        elif job.state == "finished":
+            self.outcome.value = outcome_html(job.result)
+
+
+def outcome_html(result) -> str:
+    """The search's answer: the chosen variant and why, or the closest misses."""
+    if result.choice is not None:
+        return (f"<p class='wb-verdict'><b>Found: {escape(result.choice['variant'])}</b>. "
+                f"{escape(result.reason)}</p>")
+    closest = "".join(f"<li>{escape(row['variant'])}: {escape(row['misses'])}</li>"
+                      for row in result.closest)
+    return (f"<p class='wb-verdict wb-bad'>{escape(result.reason)}</p>"
+            + (f"<p>Closest:</p><ul>{closest}</ul>" if closest else ""))

@@ -34,9 +34,10 @@ INTERRUPTED = "interrupted: the search stopped before it finished (it runs again
 
 @dataclass
 class SearchResult:
-    """``trials``: one row per finished trial (variant, run_id, drop, size_kb, latency_ms,
-    feasible, misses); ``choice``: the chosen trial's row (None when none meets the
-    constraints); ``reason`` in words; ``closest``: the nearest misses when none meets them."""
+    """``trials``: one row per finished trial (trial, counted from 1; variant, run_id, drop,
+    latency_ms, size_kb, feasible, misses, machine); ``choice``: the chosen trial's row (None
+    when none meets the constraints); ``reason`` in words; ``closest``: the nearest misses
+    when none meets them."""
 
     trials: pd.DataFrame
     choice: dict | None
@@ -102,12 +103,14 @@ def optimize(task, device: str, max_drop: float = 1.0, budgets: dict | None = No
     return _result(study, device, max_drop, budgets, search.stopped_by_user)
 
 
-def compute_trial(task, recipe: str, options: dict) -> tuple[dict, bytes]:
-    """What a worker runs: one variant's row and ``.tflite`` (no store)."""
+def compute_trial(task, recipe: str, options: dict) -> tuple[dict, bytes, float]:
+    """What a worker runs: one variant's row and ``.tflite`` (no store), and its seconds."""
     from workbench.pipeline import compute_variant
     from workbench.recipes import make_config
 
-    return compute_variant(task, make_config(recipe, options), progress=False)
+    start = time.perf_counter()
+    row, tflite = compute_variant(task, make_config(recipe, options), progress=False)
+    return row, tflite, time.perf_counter() - start
 
 
 class _Search:
@@ -135,7 +138,7 @@ class _Search:
                     recipe, options = self._proposal(trial)
                     row = self._stored(trial, recipe, options)
                     if row is not None:
-                        told += self._tell(study, trial, row)
+                        told += self._tell(study, trial, row, 0.0, time.perf_counter())
                     else:
                         in_flight[pool.submit(compute_trial, self._task_on(pool), recipe,
                                               options)] = trial
@@ -147,14 +150,16 @@ class _Search:
                     trial = in_flight.pop(future)
                     if outcome.failure is not None:
                         _fail(study, trial, outcome.failure)
-                        self.announce({"trial": trial.number, "variant":
+                        self.announce({"trial": trial.number + 1, "variant":
                                        trial.user_attrs.get("variant"),
                                        "failure": outcome.failure})
                         continue
                     from workbench.pipeline import store_variant
 
-                    row = store_variant(self.store, *outcome.value, [self.device])
-                    told += self._tell(study, trial, row)
+                    started = time.perf_counter()
+                    row, tflite, seconds = outcome.value
+                    row = store_variant(self.store, row, tflite, [self.device])
+                    told += self._tell(study, trial, row, seconds, started)
                     report_phase(f"search on {self.device}: {told} of {count} trials done "
                                  f"({pool.where})", told, count)
         finally:  # stopped, out of time, or cancelled: what finished is kept
@@ -188,7 +193,9 @@ class _Search:
             return None
         return run(self.task, config, self.store, progress=False, devices=[self.device])
 
-    def _tell(self, study, trial, row: dict) -> int:
+    def _tell(self, study, trial, row: dict, seconds: float, started: float) -> int:
+        """Tell the study a finished trial and announce it (``seconds``: its worker's time;
+        ``started``: when this process began storing it, for the client's cost)."""
         estimate = _device_estimate(self.store, row["run_id"], self.device)
         figures = _figures(row, estimate)
         trial.set_user_attr("run_id", row["run_id"])
@@ -200,9 +207,10 @@ class _Search:
         study.tell(trial, values)
         feasible = all(value <= 0 for value in violations.values())
         self._after(trial, values[1], feasible)
-        self.announce({"trial": trial.number, "variant": trial.user_attrs["variant"],
+        self.announce({"trial": trial.number + 1, "variant": trial.user_attrs["variant"],
                        "run_id": row["run_id"], **figures, "feasible": feasible,
-                       "misses": _misses_text(violations)})
+                       "misses": _misses_text(violations), "compute_s": seconds,
+                       "client_s": time.perf_counter() - started})
         return 1
 
     def _after(self, trial, latency: float, feasible: bool) -> None:
@@ -229,13 +237,13 @@ def _announcer(trials: int, progress: bool, on_trial):
     def announce(row: dict) -> None:
         if progress:
             if row.get("failure"):
-                print(f"trial {row['trial'] + 1}: {row['variant']} failed: {row['failure']}",
+                print(f"trial {row['trial']}: {row['variant']} failed: {row['failure']}",
                       flush=True)
             else:
                 verdict = "meets the constraints" if row["feasible"] else row["misses"]
                 latency = ("does not run" if row["latency_ms"] is None
                            else f"{row['latency_ms']:.3g} ms")
-                print(f"trial {row['trial'] + 1} (of at most {trials}): {row['variant']}: "
+                print(f"trial {row['trial']} (of at most {trials}): {row['variant']}: "
                       f"{row['drop']:.2f} points lost, {latency}, {row['size_kb']:.1f} KB: "
                       f"{verdict}", flush=True)
         if on_trial is not None:
@@ -295,7 +303,7 @@ def _result(study, device: str, max_drop: float, budgets: dict,
     for trial in _finished(study):
         drop, latency, size = trial.values
         misses = {name: value for name, value in (trial.constraints or {}).items() if value > 0}
-        rows.append({"trial": trial.number, "variant": trial.user_attrs.get("variant"),
+        rows.append({"trial": trial.number + 1, "variant": trial.user_attrs.get("variant"),
                      "run_id": trial.user_attrs.get("run_id"), "drop": drop,
                      "latency_ms": latency, "size_kb": size, "feasible": not misses,
                      "misses": _misses_text(misses),

@@ -49,6 +49,7 @@ def history_figure(trials: pd.DataFrame, device: str):
 
     figure = make_subplots(rows=1, cols=2, subplot_titles=(
         "search history", "points lost against latency (feasible ones filled)"))
+    trials = trials.sort_values("trial")  # trials finish out of order on several workers
     best = trials["latency_ms"].where(trials["feasible"]).cummin()
     for feasible, name in ((True, "meets the constraints"), (False, "misses")):
         rows = trials[trials["feasible"] == feasible]
