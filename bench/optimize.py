@@ -41,8 +41,9 @@ GRID_SPARSITIES, GRID_CLUSTERS, GRID_QAT_EPOCHS = (0.5, 0.7, 0.9), (8, 16, 32), 
 
 def grid_configs(task, device: str, workspace) -> list:
     """The search's space as a grid, cheapest first: every export the device runs, the
-    selective int8 variants, then prune (3 sparsities), cluster (3 counts) with each export a
-    training recipe can end with on the device, and QAT (3 epoch counts) on int8 devices."""
+    selective int8 variants, then with each export a training recipe can end with on the
+    device prune (3 sparsities), cluster (3 counts), 2:4 and prune_cluster; on int8 devices
+    QAT (3 epoch counts) and its three collaborative recipes. Other options at defaults."""
     from workbench.devices import load_profile
     from workbench.recipes import make_config
     from workbench.search.optimize import _ranked_layers
@@ -53,8 +54,10 @@ def grid_configs(task, device: str, workspace) -> list:
     for export in space.trained_exports():
         chosen += [("prune", {"sparsity": s, "export": export}) for s in GRID_SPARSITIES]
         chosen += [("cluster", {"clusters": c, "export": export}) for c in GRID_CLUSTERS]
+        chosen += [(name, {"export": export}) for name in ("prune_2x4", "prune_cluster")]
     if "int8" in space.exports:
         chosen += [("qat", {"epochs": e}) for e in GRID_QAT_EPOCHS]
+        chosen += [(name, {}) for name in ("prune_qat", "cluster_qat", "prune_cluster_qat")]
     return [make_config(recipe, options) for recipe, options in chosen]
 
 

@@ -288,8 +288,8 @@ def test_find_it_for_me_searches_the_chosen_device_and_draws_each_trial(page):
     verdict = search.locator(".wb-verdict")
     verdict.wait_for(timeout=WAIT_MS)
     assert re.match(r"Found: (int8|prune|cluster|qat)\b", verdict.inner_text())
-    assert "The fastest on cortex_m7" in verdict.inner_text()
-    assert "within 1 points" in verdict.inner_text()  # the wizard's Max drop
+    assert "is the fastest on cortex_m7" in verdict.inner_text()
+    assert "within 1 point" in verdict.inner_text()  # the wizard's Max drop
     drawn = page.page.eval_on_selector(".wb-search .wb-chart", """gd => gd.data.filter(
         t => t.mode === 'markers' && (t.xaxis || 'x') === 'x').flatMap(t => t.x)""")
     assert sorted(drawn) == [1, 2]

@@ -1,11 +1,14 @@
-"""The automatic search (work in progress, issue 15): a real Optuna study over real runs."""
+"""The automatic search: a real Optuna study over real runs (trials in this process here;
+on Dask workers in test_search_dask)."""
 
 from __future__ import annotations
 
 import pytest
 
+from workbench.devices import load_profile
 from workbench.errors import WorkbenchError
 from workbench.search.optimize import optimize
+from workbench.search.space import SearchSpace
 
 
 def test_cortex_m7_gets_an_int8_variant_within_one_point(default_task, fresh_workspace):
@@ -18,8 +21,9 @@ def test_cortex_m7_gets_an_int8_variant_within_one_point(default_task, fresh_wor
     row = store.results().set_index("run_id").loc[result.choice["run_id"]]
     assert row["fits__cortex_m7"] and row["est_ms__cortex_m7"] > 0
     assert 100 * row["score_drop"] <= 1.0
-    assert set(result.trials["variant"].str.split().str[0]) <= {"int8", "prune", "cluster",
-                                                                "qat"}
+    assert row["int8_ops_fraction"] == 1.0  # an int8-only variant
+    assert set(result.trials["variant"].str.split().str[0]) <= {
+        "int8", *SearchSpace.for_device(load_profile("cortex_m7")).training_recipes()}
     again = optimize(default_task, "cortex_m7", max_drop=1.0, trials=3, workers=0, store=store,
                      progress=False)  # the same search resumes: nothing new to run
     assert list(again.trials["run_id"]) == list(result.trials["run_id"])
@@ -74,8 +78,36 @@ def test_the_command_line_writes_every_trial_the_choice_and_the_report(fresh_wor
     assert (out / choice["tflite_path"].split("/")[-1]).stat().st_size > 1000
     page = (out / "report.html").read_text()
     assert "search history" in page and choice["reason"].split(";")[0] in page
+    assert chosen["chosen"] and trials["chosen"].sum() == 1
+    assert main(["optimize", "--device", "cortex_m7", "--max-size-kb", "1", "--trials", "1",
+                 "--workspace", str(fresh_workspace), "--out", str(tmp_path / "none")]) == 3
+    missed = json.loads((tmp_path / "none" / "choice.json").read_text())
+    assert missed["run_id"] is None and "KB over the size budget" in missed["closest"][0][
+        "misses"]
     for flags, message in ((["--trials", "0"], "expected at least 1"),
                            (["--time-limit", "5x"], "expected a positive duration")):
         assert main(["optimize", "--device", "cortex_m7", *flags, "--workspace",
                      str(fresh_workspace), "--out", str(out)]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_the_space_draws_every_training_recipe_with_exports_the_device_runs():
+    import optuna
+
+    from workbench.recipes import make_config
+
+    for device, exports in (("cortex_m7", {"int8"}),
+                            ("phone_cpu_2019", {"float32", "float16", "dynamic_range",
+                                                "int8"})):
+        space = SearchSpace.for_device(load_profile(device))
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        drawn = []
+        for _ in range(80):
+            trial = study.ask()
+            drawn.append(space.suggest_training(trial))
+            study.tell(trial, 0.0)
+        assert {recipe for recipe, _ in drawn} == set(space.training_recipes())
+        assert {options["export"] for _, options in drawn if "export" in options} == exports
+        configs = [make_config(recipe, options) for recipe, options in drawn]  # all valid
+        assert {c.get_config().get("per_channel") for c in configs} >= {True, False}
+        assert {c.get_config().get("schedule") for c in configs} >= {"polynomial", "constant"}

@@ -127,7 +127,7 @@ def test_find_it_for_me_searches_the_device_draws_each_trial_and_stop_keeps_them
     job = app.state.job.wait(600)
     assert job.state == "finished", job.error
     result = job.result
-    assert result.device == "cortex_m7" and "within 1 points" in result.reason
+    assert result.device == "cortex_m7" and "within 1 point" in result.reason
     assert len(result.trials) == 2 and [r["trial"] for r in search.heard] == [1, 2]
     drawn = sorted(x for trace in search.chart.figure["data"] if trace["mode"] == "markers"
                    and trace["xaxis"] == "x" for x in trace["x"])
@@ -135,6 +135,16 @@ def test_find_it_for_me_searches_the_device_draws_each_trial_and_stop_keeps_them
     assert f"Found: {result.choice['variant']}" in search.outcome.value
     assert set(result.trials["run_id"]) <= set(app.state.results["run_id"])  # in Results
     assert "float32" in set(app.state.results["recipe"])  # the baseline came first
+    search.find_button.click()  # the same search again: it resumes, nothing left to run
+    again = app.state.job.wait(600)
+    assert again.state == "finished" and list(again.result.trials["run_id"]) == \
+        list(result.trials["run_id"])
+    assert all(row.get("earlier") for row in search.heard) and len(search.heard) == 2
+    assert sorted(x for trace in search.chart.figure["data"] if trace["mode"] == "markers"
+                  and trace["xaxis"] == "x" for x in trace["x"]) == [1, 2]
+    app.state.device = "edge_tpu"  # an answer for cortex_m7 does not stay under edge_tpu
+    assert search.outcome.value == "" and search.chart.layout.display == "none"
+    app.state.device = "cortex_m7"
     wizard.drop.value = 2.0  # another budget: another study
     search.trials.value = 10
     search.find_button.click()

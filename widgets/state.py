@@ -212,6 +212,7 @@ class AppState(traitlets.HasTraits):
                         f"most, on {task.name}")
         job.add_listener(self._on_search_progress)
         self.job = job
+        self.say(f"Running: {job.description}.", "busy")
         return job.start()
 
     def _ready_for_a_job(self):

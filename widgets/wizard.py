@@ -218,10 +218,13 @@ class SearchBox(w.VBox):
         self.chart = PlotlyChart(layout=w.Layout(width="100%", display="none"))
         self.outcome = w.HTML()
         self.heard: list[dict] = []
+        self.device_searched = state.device
         self._stop = threading.Event()
         self.find = guarded(self.status, "Starting the search")(self.find)
         self.find_button.on_click(lambda _: self.find())
         self.stop_button.on_click(lambda _: self._stop.set())
+        state.observe(lambda _: self.forget(), names=["device", "task"])
+        drop.observe(lambda _: self.forget(), names="value")
         super().__init__([
             w.HTML("<b>Or let the workbench search</b>: every export the device runs, int8 "
                    "with its most sensitive layers kept, then pruning, clustering and QAT, "
@@ -236,6 +239,7 @@ class SearchBox(w.VBox):
         self.outcome.value = ""
         self.heard = []
         self._stop = threading.Event()
+        self.device_searched = self.state.device
         job = self.state.start_search(self.drop.value, self.trials.value, self._stop,
                                       self._heard)
         self.stop_button.layout.display = None
@@ -243,17 +247,28 @@ class SearchBox(w.VBox):
         self._follow(job)
         return job
 
+    def forget(self) -> None:
+        """Another device, drop or model: the answer on screen was for the old ones."""
+        job = self.state.job
+        if job is not None and job.active and job.description.startswith("search"):
+            return
+        self.outcome.value = ""
+        self.chart.layout.display = "none"
+
     def _heard(self, row: dict) -> None:
-        """A trial finished (the job's thread): draw every trial heard so far."""
+        """A trial finished (the job's thread; a resumed search's earlier trials first)."""
+        self.heard.append(row)
+        self._draw([r for r in self.heard if not r.get("failure")])
+
+    def _draw(self, rows) -> None:
         import pandas as pd
 
         from workbench.search.report import history_figure
 
-        self.heard.append(row)
-        done = pd.DataFrame([r for r in self.heard if not r.get("failure")])
+        done = pd.DataFrame(rows)
         if done.empty:
             return
-        figure = history_figure(done, self.state.device)
+        figure = history_figure(done, self.device_searched)
         figure.update_layout(height=360, margin={"t": 40, "b": 40})
         self.chart.show(figure)
         self.chart.layout.display = None
@@ -270,6 +285,7 @@ class SearchBox(w.VBox):
             self.status.show(f"Cancelled after {len(self.heard)} trial(s); they are kept in "
                              "Results.", "warning")
         elif job.state == "finished":
+            self._draw(job.result.trials.to_dict("records"))  # every trial of the study
             self.outcome.value = outcome_html(job.result)
 
 

@@ -30,6 +30,7 @@ from workbench.errors import WorkbenchError
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
+EXIT_NONE_MEETS = 3  # optimize: no variant meets the constraints
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,7 +195,7 @@ def execute(args: argparse.Namespace) -> int:
 
 def run_search(args: argparse.Namespace) -> int:
     """``optimize``: the search, then results.csv, the .tflite files, choice.json and
-    report.html in ``--out``; exit 0 when a variant meets the constraints, 1 when none does."""
+    report.html in ``--out``; exit 0 when a variant meets the constraints, 3 when none does."""
     from workbench.pipeline import prepare_task
     from workbench.search.optimize import optimize, parse_duration
     from workbench.search.report import write_search_outputs
@@ -220,7 +221,7 @@ def run_search(args: argparse.Namespace) -> int:
     for miss in result.closest:
         print(f"closest: {miss['variant']}: {miss['misses']}")
     print(f"wrote {out / 'results.csv'}, {out / 'choice.json'} and {out / 'report.html'}")
-    return 0 if choice["run_id"] else EXIT_FAILED
+    return 0 if choice["run_id"] else EXIT_NONE_MEETS
 
 
 def task_options(args: argparse.Namespace) -> dict:

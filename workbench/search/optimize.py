@@ -89,17 +89,23 @@ def optimize(task, device: str, max_drop: float = 1.0, budgets: dict | None = No
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(
             storage=f"sqlite:///{_study_file(store.workspace)}", load_if_exists=True,
-            study_name=_study_name(task, device, max_drop, budgets),
+            study_name=_study_name(task, device, max_drop, budgets, space),
             directions=["minimize"] * 3)
         _mark_interrupted(study)
         _enqueue(study, space.training_free())
         if task.dataset is not None:
             _enqueue(study, space.selective(_ranked_layers(task)))
+        announce = _announcer(trials, progress, on_trial)
+        earlier = _finished(study)
+        if earlier and progress:
+            print(f"Resuming the saved search: {_count(len(earlier), 'finished trial')} kept.",
+                  flush=True)
+        for trial in earlier:
+            announce({**_trial_row(trial), "earlier": True})
         search = _Search(task, device, max_drop, budgets, store, space, time_limit, stop,
-                         _announcer(trials, progress, on_trial))
-        remaining = trials - len(_finished(study))
-        if remaining > 0:
-            search.run(study, pool, remaining)
+                         announce)
+        if trials > len(earlier):
+            search.run(study, pool, trials - len(earlier), len(earlier))
     return _result(study, device, max_drop, budgets, search.stopped_by_user)
 
 
@@ -126,10 +132,16 @@ class _Search:
         self.stopped_by_user = False
         self._shared = None
 
-    def run(self, study, pool, count: int) -> None:
+    def run(self, study, pool, count: int, earlier: int = 0) -> None:
+        """Run up to ``count`` more trials (``earlier``: those a resumed study had)."""
         from workbench.progress import report_phase
 
         in_flight, asked, told = {}, 0, 0
+
+        def say_where() -> None:
+            report_phase(f"search on {self.device}: {earlier + told} of {earlier + count} "
+                         f"trials done, {len(in_flight)} running on {pool.where}",
+                         earlier + told, earlier + count)
         try:
             while True:
                 while (asked < count and len(in_flight) < pool.size and not self._done()):
@@ -142,8 +154,7 @@ class _Search:
                     else:
                         in_flight[pool.submit(compute_trial, self._task_on(pool), recipe,
                                               options)] = trial
-                    report_phase(f"search on {self.device}: trial {asked} of {count} "
-                                 f"({pool.where})", told, count)
+                    say_where()
                 if not in_flight or self._interrupted():
                     break
                 for future, outcome in pool.finished(in_flight, timeout=0.5):
@@ -160,8 +171,7 @@ class _Search:
                     row, tflite, seconds = outcome.value
                     row = store_variant(self.store, row, tflite, [self.device])
                     told += self._tell(study, trial, row, seconds, started)
-                    report_phase(f"search on {self.device}: {told} of {count} trials done "
-                                 f"({pool.where})", told, count)
+                    say_where()
         finally:  # stopped, out of time, or cancelled: what finished is kept
             pool.cancel(in_flight)
             for trial in in_flight.values():
@@ -235,7 +245,7 @@ class _Search:
 def _announcer(trials: int, progress: bool, on_trial):
     """``on_trial`` and, with ``progress``, one printed line per finished trial."""
     def announce(row: dict) -> None:
-        if progress:
+        if progress and not row.get("earlier"):
             if row.get("failure"):
                 print(f"trial {row['trial']}: {row['variant']} failed: {row['failure']}",
                       flush=True)
@@ -243,9 +253,10 @@ def _announcer(trials: int, progress: bool, on_trial):
                 verdict = "meets the constraints" if row["feasible"] else row["misses"]
                 latency = ("does not run" if row["latency_ms"] is None
                            else f"{row['latency_ms']:.3g} ms")
+                change = (f"{row['drop']:.2f} points lost" if row["drop"] >= 0
+                          else f"{-row['drop']:.2f} points gained")
                 print(f"trial {row['trial']} (of at most {trials}): {row['variant']}: "
-                      f"{row['drop']:.2f} points lost, {latency}, {row['size_kb']:.1f} KB: "
-                      f"{verdict}", flush=True)
+                      f"{change}, {latency}, {row['size_kb']:.1f} KB: {verdict}", flush=True)
         if on_trial is not None:
             on_trial(row)
     return announce
@@ -299,15 +310,7 @@ def _violations(figures: dict, max_drop: float, budgets: dict) -> dict:
 
 def _result(study, device: str, max_drop: float, budgets: dict,
             stopped_by_user: bool = False) -> SearchResult:
-    rows = []
-    for trial in _finished(study):
-        drop, latency, size = trial.values
-        misses = {name: value for name, value in (trial.constraints or {}).items() if value > 0}
-        rows.append({"trial": trial.number + 1, "variant": trial.user_attrs.get("variant"),
-                     "run_id": trial.user_attrs.get("run_id"), "drop": drop,
-                     "latency_ms": latency, "size_kb": size, "feasible": not misses,
-                     "misses": _misses_text(misses),
-                     "machine": trial.user_attrs.get("machine", "")})
+    rows = [_trial_row(trial) for trial in _finished(study)]
     table = pd.DataFrame(rows)
     stopped = "Stopped by the user. " if stopped_by_user else ""
     if table.empty or not table["feasible"].any():
@@ -316,14 +319,36 @@ def _result(study, device: str, max_drop: float, budgets: dict,
             ["excess", "drop", "latency_ms"]).drop_duplicates("run_id").head(3)[
             ["variant", "run_id", "misses"]].to_dict("records")
         return SearchResult(table, None, f"{stopped}No variant meets the constraints on "
-                            f"{device} within {max_drop:g} points{_budget_words(budgets)}.",
+                            f"{device} within {_points(max_drop)}{_budget_words(budgets)}.",
                             closest, device)
     chosen = table[table["feasible"]].sort_values(["latency_ms", "drop", "size_kb"]).iloc[0]
     count = table[table["feasible"]]["run_id"].nunique()
-    reason = (f"{stopped}The fastest on {device} ({chosen['latency_ms']:.3g} ms estimated) of "
-              f"the {count} variant(s) within {max_drop:g} points{_budget_words(budgets)}; it "
-              f"loses {chosen['drop']:.2f} points at {chosen['size_kb']:.1f} KB.")
+    change = (f"loses {chosen['drop']:.2f} points" if chosen["drop"] >= 0
+              else f"gains {-chosen['drop']:.2f} points")
+    reason = (f"{stopped}{chosen['variant']} is the fastest on {device} "
+              f"({chosen['latency_ms']:.3g} ms estimated) of the {_count(count, 'variant')} "
+              f"within {_points(max_drop)}{_budget_words(budgets)}; it {change} at "
+              f"{chosen['size_kb']:.1f} KB.")
     return SearchResult(table, chosen.to_dict(), reason, device=device)
+
+
+def _trial_row(trial) -> dict:
+    """A finished trial of the study as a row of ``SearchResult.trials``."""
+    drop, latency, size = trial.values
+    misses = {name: value for name, value in (trial.constraints or {}).items() if value > 0}
+    return {"trial": trial.number + 1, "variant": trial.user_attrs.get("variant"),
+            "run_id": trial.user_attrs.get("run_id"), "drop": drop, "latency_ms": latency,
+            "size_kb": size, "feasible": not misses, "misses": _misses_text(misses),
+            "machine": trial.user_attrs.get("machine", "")}
+
+
+def _count(number: int, noun: str) -> str:
+    """``_count(1, 'variant')`` -> '1 variant'; ``_count(3, 'variant')`` -> '3 variants'."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _points(value: float) -> str:
+    return f"{value:g} point{'' if value == 1 else 's'}"
 
 
 def _misses_text(violations: dict) -> str:
@@ -361,10 +386,12 @@ def _checked(budgets: dict, trials: int, max_drop: float) -> dict:
                              f"{' or '.join(BUDGETS)}.")
     if trials < 1:
         raise WorkbenchError(f"Received trials={trials}; expected at least 1.")
-    bad = {name: value for name, value in budgets.items() if not value > 0}
-    if bad or not max_drop >= 0:
-        raise WorkbenchError(f"Received max_drop={max_drop} and budgets {budgets}; expected "
-                             "a max_drop of 0 or more and budgets above 0.")
+    bad = [f"{name} {value:g}" for name, value in budgets.items() if not value > 0]
+    if not max_drop >= 0:
+        bad.insert(0, f"max drop {max_drop:g}")
+    if bad:
+        raise WorkbenchError(f"Received {', '.join(bad)}; expected a max drop of 0 or more "
+                             "and budgets above 0.")
     return {name: float(value) for name, value in budgets.items()}
 
 
@@ -402,10 +429,11 @@ def _study_file(workspace):
     return folder / "studies.db"
 
 
-def _study_name(task, device, max_drop, budgets) -> str:
-    """One study per model, data, device and constraints: the same search resumes."""
-    key = json.dumps([task.name, getattr(task, "data_hash", ""), device, max_drop, budgets],
-                     sort_keys=True)
+def _study_name(task, device, max_drop, budgets, space) -> str:
+    """One study per model, data, device, constraints and search space: the same search
+    resumes (a workbench whose space changed starts a new one)."""
+    key = json.dumps([task.name, getattr(task, "data_hash", ""), device, max_drop, budgets,
+                      space.signature], sort_keys=True)
     return f"{task.name}-{device}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 

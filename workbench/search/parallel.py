@@ -81,11 +81,13 @@ class TrialPool:
     @property
     def where(self) -> str:
         """The pool in words, e.g. ``'2 local worker processes'``."""
+        size = self.size
         if self.scheduler is not None:
-            return f"{self.size} worker thread(s) of the Dask cluster at {self.scheduler}"
+            return f"{size} worker thread{'s' * (size != 1)} of the Dask cluster at " \
+                   f"{self.scheduler}"
         if self.workers == 0:
             return "one worker thread in this process"
-        return f"{self.size} local worker process(es)"
+        return f"{size} local worker process{'es' * (size != 1)}"
 
     def share(self, value):
         """Send ``value`` (e.g. the task, with its model) to the workers once."""

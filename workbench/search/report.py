@@ -28,8 +28,10 @@ def write_search_outputs(result, model_name: str, tflite_paths: dict[str, str],
     for run_id, source in tflite_paths.items():
         copied[run_id] = str(out / f"{slug}-{run_id}.tflite")
         shutil.copyfile(source, copied[run_id])
-    trials = result.trials.assign(tflite_path=result.trials["run_id"].map(copied))
-    trials.to_csv(out / "results.csv", index=False)
+    chosen = None if result.choice is None else result.choice["run_id"]
+    trials = result.trials.assign(tflite_path=result.trials["run_id"].map(copied),
+                                  chosen=result.trials["run_id"] == chosen)
+    trials.to_csv(out / "results.csv", index=False, float_format="%.6g")
     choice = {"run_id": None, "tflite_path": None, "reason": result.reason}
     if result.choice is not None:
         choice.update(run_id=result.choice["run_id"], variant=result.choice["variant"],
@@ -41,6 +43,12 @@ def write_search_outputs(result, model_name: str, tflite_paths: dict[str, str],
     return choice
 
 
+HEADERS = {"trial": "trial", "variant": "variant", "run_id": "run id", "drop": "points lost",
+           "latency_ms": "latency ms (estimated)", "size_kb": "size KB",
+           "feasible": "meets the constraints", "misses": "misses", "machine": "measured on",
+           "chosen": ""}
+
+
 def history_figure(trials: pd.DataFrame, device: str):
     """Each trial's estimated latency (feasible ones filled), the best feasible so far as a
     step line, and the Pareto front on points lost against latency."""
@@ -50,13 +58,15 @@ def history_figure(trials: pd.DataFrame, device: str):
     figure = make_subplots(rows=1, cols=2, subplot_titles=(
         "search history", "points lost against latency (feasible ones filled)"))
     trials = trials.sort_values("trial")  # trials finish out of order on several workers
-    best = trials["latency_ms"].where(trials["feasible"]).cummin()
+    best = trials["latency_ms"].where(trials["feasible"]).cummin().ffill()
     for feasible, name in ((True, "meets the constraints"), (False, "misses")):
         rows = trials[trials["feasible"] == feasible]
         marker = {"size": 10, "color": "#31a354" if feasible else "#ffffff",
                   "line": {"width": 2, "color": "#31a354" if feasible else "#b71c1c"}}
-        hover = [f"{html.escape(str(v))}<br>{html.escape(m) if m else 'meets them'}"
-                 for v, m in zip(rows["variant"], rows["misses"])]
+        hover = [f"trial {t}: {html.escape(str(v))}<br>{d:.2f} points lost<br>"
+                 f"{html.escape(m) if m else 'meets the constraints'}"
+                 for t, v, d, m in zip(rows["trial"], rows["variant"], rows["drop"],
+                                       rows["misses"])]
         figure.add_trace(go.Scatter(x=rows["trial"], y=rows["latency_ms"], mode="markers",
                                     name=name, marker=marker, hovertext=hover,
                                     hoverinfo="text"), row=1, col=1)
@@ -65,7 +75,8 @@ def history_figure(trials: pd.DataFrame, device: str):
                                     hoverinfo="text"), row=1, col=2)
     figure.add_trace(go.Scatter(x=trials["trial"], y=best, mode="lines", name="best so far",
                                 line={"shape": "hv", "color": "#31a354"}), row=1, col=1)
-    figure.update_xaxes(title_text="trial", row=1, col=1)
+    figure.update_xaxes(title_text="trial", tickformat="d", dtick=1 if len(trials) <= 20
+                        else None, row=1, col=1)
     figure.update_yaxes(title_text=f"ms on {device} (estimated)", row=1, col=1)
     figure.update_xaxes(title_text=f"ms on {device} (estimated)", row=1, col=2)
     figure.update_yaxes(title_text="points lost", row=1, col=2)
@@ -76,14 +87,19 @@ def history_figure(trials: pd.DataFrame, device: str):
 def _write_page(result, trials: pd.DataFrame, path: Path, model_name: str) -> None:
     device = result.device
     chart = history_figure(trials, device).to_html(full_html=False, include_plotlyjs=True)
-    table = trials.drop(columns=["tflite_path"]).to_html(
-        index=False, float_format=lambda value: f"{value:.4g}", na_rep="n/a", border=0)
+    shown = trials.drop(columns=["tflite_path"]).assign(
+        feasible=trials["feasible"].map({True: "yes", False: "no"}),
+        chosen=trials["chosen"].map({True: "chosen", False: ""})).rename(columns=HEADERS)
+    table = shown.to_html(index=False, float_format=lambda value: f"{value:.4g}",
+                          na_rep="n/a", border=0)
     title = f"Search on {model_name} for {device}"
     path.write_text(f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body {{ font-family: system-ui, sans-serif; margin: 2rem; }}
 table {{ border-collapse: collapse; font-size: 0.85rem; }}
-th, td {{ padding: 0.3rem 0.7rem; border-bottom: 1px solid #ddd; text-align: right; }}</style>
+th, td {{ padding: 0.3rem 0.7rem; border-bottom: 1px solid #ddd; text-align: right; }}
+td:nth-child(2), td:nth-child(3), td:nth-child(7), td:nth-child(8) {{ text-align: left; }}
+</style>
 </head><body><h1>{html.escape(title)}</h1>
 <p><b>{html.escape(result.reason)}</b></p>
 {chart}
