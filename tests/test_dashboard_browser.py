@@ -180,8 +180,9 @@ def test_a_composition_built_in_the_dashboard_runs_with_its_stage_options(page, 
         composer.locator("select").first.select_option(stage)
         composer.get_by_role("button", name="Add stage").click()
     composer.locator("select").nth(1).select_option("dynamic_range")
-    composer.get_by_text("prune_2x4+cluster+dynamic_range").wait_for()
-    panel.locator("label:text-is('int8: integer only')").wait_for(state="detached")  # rebuilt
+    composer.get_by_text("prune_2x4+cluster+dynamic_range").wait_for(timeout=WAIT_MS)
+    panel.locator("label:text-is('int8: integer only')").wait_for(  # rebuilt
+        state="detached", timeout=WAIT_MS)
     for label, value in (("prune_2x4: epochs", "1"), ("cluster: epochs", "0"),
                          ("cluster: clusters", "8")):
         box = page.option_input(panel, label)
