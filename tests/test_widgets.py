@@ -5,6 +5,7 @@ import base64
 import html
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -152,11 +153,16 @@ def test_find_it_for_me_searches_the_device_draws_each_trial_and_stop_keeps_them
     while not search.heard and app.state.job.active:
         assert time.monotonic() < deadline
         time.sleep(0.2)
+    heard_at_stop = len(search.heard)
     search.stop_button.click()
     stopped = app.state.job.wait(600)
     assert stopped.state == "finished", stopped.error
     assert stopped.result.reason.startswith("Stopped by the user")
-    assert 1 <= len(stopped.result.trials) < 10
+    kept = list(stopped.result.trials["run_id"])
+    assert sorted(kept) == sorted(row["run_id"] for row in search.heard if "run_id" in row)
+    # no new trial after Stop: only those running then could still finish (one per worker)
+    assert heard_at_stop <= len(kept) <= heard_at_stop + (os.cpu_count() or 1)
+    assert set(kept) <= set(app.state.results["run_id"])
     assert "within 2 points" in stopped.result.reason
     assert search.stop_button.layout.display == "none"
 

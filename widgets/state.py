@@ -181,7 +181,7 @@ class AppState(traitlets.HasTraits):
         job = Job(lambda: sweep(task, configs, store, latency_runs=LATENCY_RUNS,
                                 progress=False, devices=devices),
                   f"{', '.join(c.label for c in configs)} on {task.name}")
-        job.add_listener(self._on_job_progress)
+        job.add_listener(self._job_listener(_sweep_ended, "variants"))
         self.job = job
         return job.start()
 
@@ -210,7 +210,9 @@ class AppState(traitlets.HasTraits):
 
         job = Job(work, f"search on {device} within {max_drop:g} points, {trials} trials at "
                         f"most, on {task.name}")
-        job.add_listener(self._on_search_progress)
+        job.add_listener(self._job_listener(
+            lambda job: (f"Finished: {job.description}. {job.result.reason}", "info"),
+            "trials"))
         self.job = job
         self.say(f"Running: {job.description}.", "busy")
         return job.start()
@@ -227,32 +229,29 @@ class AppState(traitlets.HasTraits):
         store.require_writable()
         return self.task, self.device, store
 
-    def _on_search_progress(self, job) -> None:
-        if job.state in ("finished", "cancelled"):
-            self.refresh()
-        if job.state == "finished":
-            self.say(f"Finished: {job.description}. {job.result.reason}")
-        elif job.state == "cancelled":
-            self.say(f"Cancelled: {job.description}. Finished trials are kept.")
-        elif job.state == "error":
-            self.say(job.error, "error")
-
     def delete(self, run_id: str) -> None:
         """Remove a stored variant and its artifact, then reload the rows."""
         self.require_store().delete(run_id)
         self.refresh()
 
-    def _on_job_progress(self, job) -> None:
-        if job.state == "finished":
-            self.refresh()
-            failures = job.result.failures
-            if failures:
-                self.say("; ".join(f"{name} failed: {text}" for name, text in failures.items()),
-                         "error")
-            else:
-                self.say(f"Finished: {job.description}.")
-        elif job.state == "cancelled":
-            self.refresh()
-            self.say(f"Cancelled: {job.description}. Finished variants are kept.")
-        elif job.state == "error":
-            self.say(job.error, "error")
+    def _job_listener(self, finished, kept: str):
+        """A job's listener: reload the rows when it ends, and say how it ended
+        (``finished(job)`` -> the message and its kind; ``kept``: what a cancel keeps)."""
+        def listen(job) -> None:
+            if job.state in ("finished", "cancelled"):
+                self.refresh()
+            if job.state == "finished":
+                self.say(*finished(job))
+            elif job.state == "cancelled":
+                self.say(f"Cancelled: {job.description}. Finished {kept} are kept.")
+            elif job.state == "error":
+                self.say(job.error, "error")
+        return listen
+
+
+def _sweep_ended(job) -> tuple[str, str]:
+    """How a sweep that ran to its end reads: its failures, or that it finished."""
+    failures = job.result.failures
+    if failures:
+        return "; ".join(f"{name} failed: {text}" for name, text in failures.items()), "error"
+    return f"Finished: {job.description}.", "info"

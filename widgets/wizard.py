@@ -218,6 +218,7 @@ class SearchBox(w.VBox):
         self.chart = PlotlyChart(layout=w.Layout(width="100%", display="none"))
         self.outcome = w.HTML()
         self.heard: list[dict] = []
+        self.job = None  # the last search started here
         self.device_searched = state.device
         self._stop = threading.Event()
         self.find = guarded(self.status, "Starting the search")(self.find)
@@ -240,8 +241,8 @@ class SearchBox(w.VBox):
         self.heard = []
         self._stop = threading.Event()
         self.device_searched = self.state.device
-        job = self.state.start_search(self.drop.value, self.trials.value, self._stop,
-                                      self._heard)
+        job = self.job = self.state.start_search(self.drop.value, self.trials.value,
+                                                 self._stop, self._heard)
         self.stop_button.layout.display = None
         job.add_listener(self._follow)
         self._follow(job)
@@ -249,8 +250,7 @@ class SearchBox(w.VBox):
 
     def forget(self) -> None:
         """Another device, drop or model: the answer on screen was for the old ones."""
-        job = self.state.job
-        if job is not None and job.active and job.description.startswith("search"):
+        if self.job is not None and self.job.active:
             return
         self.outcome.value = ""
         self.chart.layout.display = "none"

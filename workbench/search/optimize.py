@@ -21,11 +21,14 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 
 from workbench.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.recipes import Recipe
 
 BUDGETS = ("size_kb", "ram_kb", "latency_ms")
 PATIENCE = 6  # trials without improvement, once the budget is met, before the search stops
@@ -147,10 +150,10 @@ class _Search:
                 while (asked < count and len(in_flight) < pool.size and not self._done()):
                     asked += 1
                     trial = study.ask()
-                    recipe, options = self._proposal(trial)
-                    row = self._stored(trial, recipe, options)
+                    recipe, options, config = self._proposal(trial)
+                    row = self._stored(config)
                     if row is not None:
-                        told += self._tell(study, trial, row, 0.0, time.perf_counter())
+                        told += self._tell(study, trial, row, None, 0.0, time.perf_counter())
                     else:
                         in_flight[pool.submit(compute_trial, self._task_on(pool), recipe,
                                               options)] = trial
@@ -170,7 +173,7 @@ class _Search:
                     started = time.perf_counter()
                     row, tflite, seconds = outcome.value
                     row = store_variant(self.store, row, tflite, [self.device])
-                    told += self._tell(study, trial, row, seconds, started)
+                    told += self._tell(study, trial, row, tflite, seconds, started)
                     say_where()
         finally:  # stopped, out of time, or cancelled: what finished is kept
             pool.cancel(in_flight)
@@ -183,30 +186,32 @@ class _Search:
             self._shared = pool.share(self.task)
         return self._shared
 
-    def _proposal(self, trial) -> tuple[str, dict]:
+    def _proposal(self, trial) -> tuple[str, dict, Recipe]:
+        """The trial's recipe, options and config: a queued candidate's or a drawn one."""
         from workbench.recipes import make_config
 
         if "recipe" in trial.user_attrs:  # an enqueued candidate
             recipe, options = trial.user_attrs["recipe"], json.loads(trial.user_attrs["options"])
         else:
             recipe, options = self.space.suggest_training(trial)
-        trial.set_user_attr("variant", make_config(recipe, options).label)
-        return recipe, options
+        config = make_config(recipe, options)
+        trial.set_user_attr("variant", config.label)
+        return recipe, options, config
 
-    def _stored(self, trial, recipe: str, options: dict) -> dict | None:
+    def _stored(self, config) -> dict | None:
         """The stored row of this variant (a repeated configuration is free), or None."""
         from workbench.pipeline import cache_key, run
-        from workbench.recipes import make_config
 
-        config = make_config(recipe, options)
         if self.store.lookup(cache_key(self.task, config)) is None:
             return None
         return run(self.task, config, self.store, progress=False, devices=[self.device])
 
-    def _tell(self, study, trial, row: dict, seconds: float, started: float) -> int:
-        """Tell the study a finished trial and announce it (``seconds``: its worker's time;
-        ``started``: when this process began storing it, for the client's cost)."""
-        estimate = _device_estimate(self.store, row["run_id"], self.device)
+    def _tell(self, study, trial, row: dict, tflite: bytes | None, seconds: float,
+              started: float) -> int:
+        """Tell the study a finished trial and announce it (``tflite``: its bytes when at hand,
+        else read from the store; ``seconds``: its worker's time; ``started``: when this
+        process began storing it, for the client's cost)."""
+        estimate = _device_estimate(self.store, row["run_id"], self.device, tflite)
         figures = _figures(row, estimate)
         trial.set_user_attr("run_id", row["run_id"])
         trial.set_user_attr("machine", row.get("machine") or "")
@@ -277,10 +282,13 @@ def _mark_interrupted(study) -> None:
         _fail(study, optuna.trial.Trial(study, frozen._trial_id), INTERRUPTED)
 
 
-def _device_estimate(store, run_id: str, device: str):
+def _device_estimate(store, run_id: str, device: str, tflite: bytes | None = None):
+    """The device's estimate of a stored variant (its ``tflite`` bytes, when at hand, spare
+    reading the file again)."""
     from workbench.devices.estimate import estimate_tflite
 
-    return estimate_tflite(store.read_tflite(run_id), device, store.workspace)
+    tflite = store.read_tflite(run_id) if tflite is None else tflite
+    return estimate_tflite(tflite, device, store.workspace)
 
 
 def _figures(row: dict, estimate) -> dict:
