@@ -39,6 +39,8 @@ bench: setup
 	$(BIN)/python -m bench.devices
 	$(BIN)/python -m bench.dashboard
 	$(BIN)/python -m bench.selective
+	$(BIN)/python -m bench.optimize
+	$(BIN)/python -m bench.kernels
 
 clean:
 	rm -rf $(OUT) .workbench .pytest_cache

@@ -464,6 +464,19 @@ def test_layer_names_are_typed_into_the_int8_options(app):
                              "'auto_keep_float': 1})")
 
 
+def test_sensitivity_measured_by_the_integer_kernels(app):
+    panel, state = app.sensitivity, app.state
+    panel.top.value = 0
+    panel.source.label = "the integer kernels (workbench.kernels)"
+    panel.measure().wait()
+    table = state.sensitivity
+    assert table.attrs["source"] == "kernels"
+    assert set(table["layer"]) == {"stem_conv", "block_dw", "block_pw", "block_relu",
+                                   "down_conv", "fc", "logits"}
+    assert panel.chart.figure["data"][0]["x"] == list(table["rmse_over_scale"])[::-1]
+    assert table["rmse_over_scale"].between(0.15, 0.6).all()  # rounding alone: 0.29
+
+
 def test_picking_layers_on_the_sensitivity_chart_runs_int8_with_them(app):
     panel, state = app.sensitivity, app.state
     panel.top.value = 1

@@ -14,6 +14,7 @@ import ipywidgets as w
 from widgets.common import PanelStatus, escape, frame_html, guarded
 from widgets.plotly_chart import PlotlyChart
 from workbench.errors import WorkbenchError
+from workbench.sensitivity import SOURCES
 
 PICKED, OTHER = "#e6550d", "#3182bd"
 KEEP_IN = {"float": "keep_float", "int16 activations": "int16_layers"}
@@ -21,7 +22,9 @@ INTRO = ("<p>How much error each layer's int8 ops cause, in quantization steps o
          "(longest bar: most sensitive), and for the top layers the score won back by keeping "
          "only that layer in float. Click bars (or tick boxes) to pick layers, choose float or "
          "int16 activations for them, and Run: int8 everywhere else. The variant appears in "
-         "Trade-offs.</p>")
+         "Trade-offs. <i>Errors by</i>: TensorFlow's quantization debugger, or the workbench's "
+         "integer kernels running the int8 <code>.tflite</code> op by op (bit for bit what "
+         "LiteRT computes).</p>")
 
 
 def sensitivity_figure(table, picked: set[str], metric=None) -> dict:
@@ -69,6 +72,9 @@ class SensitivityPanel(w.VBox):
         self.state = state
         self.job = None
         self.top = w.BoundedIntText(value=3, min=0, max=20, layout=w.Layout(width="4.5em"))
+        self.source = w.Dropdown(options={label: key for key, label in SOURCES.items()},
+                                 value="debugger", description="Errors by",
+                                 layout=w.Layout(width="auto"))
         self.measure_button = w.Button(description="Measure sensitivity",
                                        button_style="primary")
         self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0,
@@ -97,6 +103,7 @@ class SensitivityPanel(w.VBox):
                           w.HBox([self.measure_button, w.HTML("&nbsp;then score the top&nbsp;"),
                                   self.top, w.HTML("&nbsp;layers, each kept in float alone")],
                                  layout=row),
+                          self.source,
                           w.HBox([self.progress, self.phase], layout=row), self.status,
                           self.chart, self.tick_box,
                           w.HBox([w.HTML("Keep the picked layers in&nbsp;"), self.keep_in,
@@ -122,8 +129,8 @@ class SensitivityPanel(w.VBox):
         if self.job is not None and self.job.active:
             raise WorkbenchError("The sensitivity is already being measured; wait for it.")
         self.status.clear()
-        top = self.top.value
-        self.job = Job(lambda: layer_sensitivity(task, top=top, progress=False),
+        top, source = self.top.value, self.source.value
+        self.job = Job(lambda: layer_sensitivity(task, top=top, progress=False, source=source),
                        f"per-layer sensitivity of {task.name}")
         self.job.add_listener(self._show_measure)
         return self.job.start()

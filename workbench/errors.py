@@ -30,3 +30,8 @@ class ConversionError(WorkbenchError):
 
 class StoreError(WorkbenchError):
     """The experiment store cannot be read or written (damaged, read-only, busy)."""
+
+
+class KernelError(WorkbenchError):
+    """The integer kernels cannot run a model or an op: a float model, an op they do not
+    implement, inputs of the wrong dtype or shape."""

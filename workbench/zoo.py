@@ -161,6 +161,36 @@ def build_zoo_model(name: str, weights: str | os.PathLike | None = None):
     return model
 
 
+def with_batch_norm_statistics(model, samples):
+    """``model`` (changed in place) with each BatchNormalization's moving mean and variance
+    set to those its input has on ``samples``, and returned.
+
+    A deep network with random weights and the default statistics (mean 0, variance 1) shrinks
+    or grows its activations layer after layer until the logits are all alike; int8 then has
+    nothing to quantize (MobileNet v1 at 96 reached a softmax input scale of 8e-9). With the
+    statistics of real or synthetic inputs, a random network's int8 export exercises every
+    kernel the way a trained one does.
+
+    Example:
+        >>> model = build_zoo_model("mobilenet_v2:96")                    # doctest: +SKIP
+        >>> model = with_batch_norm_statistics(model, x)                  # doctest: +SKIP
+    """
+    import keras
+    import numpy as np
+
+    from workbench.layer_selection import walk_layers
+
+    norms = [layer for _, layer in walk_layers(model)
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in norms]
+    for layer in norms:
+        layer.momentum = 0.0  # the moving statistics become this batch's
+    model(np.asarray(samples, np.float32), training=True)
+    for layer, momentum in zip(norms, momenta):
+        layer.momentum = momentum
+    return model
+
+
 def build_default_model(keras_module=None):
     """The untrained digits CNN (86k parameters, 8x8x1 input, 10 logits).
 
