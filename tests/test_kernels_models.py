@@ -8,7 +8,8 @@ from kernel_support import random_input, reference_outputs, zoo_int8_tflite
 
 from workbench.errors import KernelError
 from workbench.kernels import quantize, run_tflite
-from workbench.kernels.litert import compare_tensors
+from workbench.kernels.layer_errors import integer_path_errors
+from workbench.kernels.litert import compare_tensors, litert_tensors
 from workbench.kernels.runner import quant_of
 from workbench.pipeline import run
 from workbench.recipes import make_config
@@ -109,7 +110,7 @@ def test_result_holds_every_tensor_by_name_inputs_and_outputs_included(leaky_mod
 def test_bad_input_gets_a_clear_error(ptq_rows, leaky_model):
     float_tflite = open(ptq_rows["float32"]["tflite_path"], "rb").read()
     with pytest.raises(KernelError, match=r"is a float model: \d+ of its \d+ ops compute in "
-                                          r"float.*export the 'int8'"):
+                                          r"float.*full-integer quantization.*BUILTINS_INT8"):
         run_tflite(float_tflite, [np.zeros((1, 8, 8, 1), np.float32)])
     with pytest.raises(KernelError, match=r"expects int8 of shape \(1, 6, 6, 2\), received "
                                           r"float32 of shape \(1, 6, 6, 2\).*quantize"):
@@ -117,5 +118,45 @@ def test_bad_input_gets_a_clear_error(ptq_rows, leaky_model):
     with pytest.raises(KernelError, match=r"expects int8 of shape \(1, 6, 6, 2\), received "
                                           r"int8 of shape \(6, 6, 2\)"):
         run_tflite(leaky_model, [np.zeros((6, 6, 2), np.int8)], True)
+    with pytest.raises(KernelError, match=r"expects int8 of shape \(1, 6, 6, 2\), received "
+                                          r"int8 of shape \(4, 6, 6, 2\). Run one sample"):
+        run_tflite(leaky_model, [np.zeros((4, 6, 6, 2), np.int8)], True)
     with pytest.raises(KernelError, match=r"has 1 input\(s\), received 2 array\(s\)"):
         run_tflite(leaky_model, [np.zeros((1, 6, 6, 2), np.int8)] * 2, True)
+
+
+def test_an_op_without_a_litert_reference_kernel_runs_in_its_default_one():
+    from kernel_support import integer_tflite
+
+    inputs = keras.Input((5, 5, 2))
+    x = keras.layers.Conv2D(3, 3, name="conv")(inputs)
+    outputs = keras.layers.ELU(name="elu")(x)
+    tflite = integer_tflite(keras.Model(inputs, outputs),
+                            np.random.default_rng(0).normal(size=(16, 5, 5, 2)))
+    assert "ELU" in inspect_tflite(tflite).op_counts()  # left in float by the converter
+    with pytest.raises(KernelError, match="partly float: .* ops compute in float"):
+        run_tflite(tflite, random_input(tflite))
+    x = random_input(tflite)
+    ours = run_tflite(tflite, x, delegate_unsupported=True)
+    theirs = litert_tensors(tflite, x, "default")  # LiteRT has no reference ELU
+    name = inspect_tflite(tflite).tensors[inspect_tflite(tflite).outputs[0]].name
+    # the conv before it runs in the kernels (reference rounding), XNNPACK's may round the
+    # other way by one code; ELU itself is LiteRT's
+    assert np.abs(ours[name].astype(int) - theirs[name]).max() <= 2
+
+
+def test_comparison_helpers_take_paths_and_check_their_inputs(leaky_model, ptq_rows, tmp_path):
+    path = tmp_path / "leaky.tflite"
+    path.write_bytes(leaky_model)
+    x = random_input(leaky_model)
+    by_path, by_bytes = litert_tensors(path, x), litert_tensors(str(path), x)
+    assert all(np.array_equal(by_path[name], by_bytes[name]) for name in by_bytes)
+    with pytest.raises(KernelError, match="expects int8 of shape .* received float32.*quantize"):
+        litert_tensors(leaky_model, [x[0].astype(np.float32)])
+    with pytest.raises(KernelError, match="as bytes or a file path, received NoneType"):
+        run_tflite(None, x)
+    with pytest.raises(KernelError, match="needs the tensor's quantization as a Quant"):
+        quantize(np.zeros(3, np.float32), None)
+    float_tflite = ptq_rows["float32"]["tflite_path"]
+    with pytest.raises(KernelError, match="No op of the integer model has a float twin"):
+        integer_path_errors(path, float_tflite, np.zeros((2, 6, 6, 2), np.float32))

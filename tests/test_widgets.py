@@ -475,6 +475,10 @@ def test_sensitivity_measured_by_the_integer_kernels(app):
                                    "down_conv", "fc", "logits"}
     assert panel.chart.figure["data"][0]["x"] == list(table["rmse_over_scale"])[::-1]
     assert table["rmse_over_scale"].between(0.15, 0.6).all()  # rounding alone: 0.29
+    title = panel.chart.figure["layout"]["title"]["text"]
+    assert title.endswith(", by the integer kernels")  # what made the bars, whatever the menu
+    assert "Errors measured by the integer kernels (workbench.kernels)." in panel.table.value
+    assert f"<td>{table['cosine'][0]:.5f}</td>" in panel.table.value  # not rounded to "1"
 
 
 def test_picking_layers_on_the_sensitivity_chart_runs_int8_with_them(app):
@@ -482,6 +486,9 @@ def test_picking_layers_on_the_sensitivity_chart_runs_int8_with_them(app):
     panel.top.value = 1
     panel.measure().wait()
     table = state.sensitivity
+    assert table.attrs["source"] == "debugger"  # the menu's default
+    assert panel.chart.figure["layout"]["title"]["text"].endswith(
+        ", by TF's quantization debugger")
     bars = panel.chart.figure["data"][0]
     assert [row[0] for row in bars["customdata"]] == list(table["layer"])[::-1]  # top: worst
     assert bars["x"] == list(table["rmse_over_scale"])[::-1]

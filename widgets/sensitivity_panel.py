@@ -18,13 +18,16 @@ from workbench.sensitivity import SOURCES
 
 PICKED, OTHER = "#e6550d", "#3182bd"
 KEEP_IN = {"float": "keep_float", "int16 activations": "int16_layers"}
+SHORT_SOURCES = {"debugger": "TF's quantization debugger", "kernels": "the integer kernels"}
 INTRO = ("<p>How much error each layer's int8 ops cause, in quantization steps of their output "
          "(longest bar: most sensitive), and for the top layers the score won back by keeping "
          "only that layer in float. Click bars (or tick boxes) to pick layers, choose float or "
          "int16 activations for them, and Run: int8 everywhere else. The variant appears in "
-         "Trade-offs. <i>Errors by</i>: TensorFlow's quantization debugger, or the workbench's "
-         "integer kernels running the int8 <code>.tflite</code> op by op (bit for bit what "
-         "LiteRT computes).</p>")
+         "Trade-offs. <i>Errors by</i>: TensorFlow's quantization debugger (it converts a "
+         "debugging copy of the model), or the workbench's integer kernels, which run the int8 "
+         "<code>.tflite</code> the workbench exports op by op, bit for bit as LiteRT's reference "
+         "kernels do. Both give each op's own error; they agree within a few hundredths of a "
+         "step.</p>")
 
 
 def sensitivity_figure(table, picked: set[str], metric=None) -> dict:
@@ -49,7 +52,9 @@ def sensitivity_figure(table, picked: set[str], metric=None) -> dict:
                                            for name in rows["layer"]]},
                       "hovertemplate": "<b>%{y}</b>: %{x:.3g} steps<br>%{text}<extra></extra>"}],
             "layout": {"height": 120 + 26 * len(rows), "template": "plotly_white",
-                       "title": {"text": "int8 error per layer (orange: picked)",
+                       "title": {"text": "int8 error per layer (orange: picked)" +
+                                 (f", by {SHORT_SOURCES[table.attrs['source']]}"
+                                  if "source" in table.attrs else ""),
                                  "font": {"size": 13}},
                        "xaxis": {"title": {"text": "output RMSE, in quantization steps"}},
                        "margin": {"l": 130, "r": 20, "t": 40, "b": 45}}}
@@ -223,8 +228,9 @@ class SensitivityPanel(w.VBox):
     def _table_html(table, metric) -> str:
         name = metric.name if metric is not None else "score"
         shown = table.assign(
-            rmse_over_scale=table["rmse_over_scale"].round(3), snr_db=table["snr_db"].round(1),
-            cosine=table["cosine"].round(3),
+            rmse_over_scale=table["rmse_over_scale"].round(3),
+            snr_db=[f"{v:.1f}" for v in table["snr_db"]],
+            cosine=[f"{v:.5f}" for v in table["cosine"]],
             score_kept_float=[_score(metric, v) if v == v else "not scored"
                               for v in table["score_kept_float"]],
             recovered=[_won_back(metric, v).replace(" won back", "") if v == v else ""
@@ -232,7 +238,8 @@ class SensitivityPanel(w.VBox):
                 "rmse_over_scale": "int8 error (steps)", "snr_db": "SNR (dB)",
                 "score_kept_float": f"{name}, this layer in float", "recovered": "won back"})
         scores = table.attrs
-        line = (f"<p>{escape(name)}: float model {_score(metric, scores['float_score'])}, all "
-                f"int8 {_score(metric, scores['int8_score'])}.</p>" if "int8_score" in scores
+        line = (f"{escape(name)}: float model {_score(metric, scores['float_score'])}, all "
+                f"int8 {_score(metric, scores['int8_score'])}. " if "int8_score" in scores
                 else "")
-        return line + frame_html(shown)
+        source = f"Errors measured by {SOURCES[scores['source']]}." if "source" in scores else ""
+        return f"<p>{line}{escape(source)}</p>" + frame_html(shown)

@@ -18,20 +18,22 @@ import numpy as np
 from workbench.errors import KernelError
 from workbench.kernels.litert import litert_tensors
 from workbench.kernels.quant import dequantize, quantize
-from workbench.kernels.runner import IntegerModel, quant_of
+from workbench.kernels.runner import IntegerModel, model_bytes, quant_of
 
 INTEGER = ("int8", "int16")
 COLUMNS = ["op", "tensor_name", "elements", "scale", "rmse", "rmse_over_scale",
            "max_abs_error", "mean_error", "snr_db", "cosine"]
 
 
-def integer_path_errors(quantized_tflite: bytes, float_tflite: bytes, samples):
+def integer_path_errors(quantized_tflite, float_tflite, samples):
     """A DataFrame with one row per op whose integer output the float model also computes
     (same tensor name): ``op``, ``tensor_name``, ``elements``, ``scale``; its own error
     ``rmse``, ``rmse_over_scale`` (in output steps: about 0.29 is rounding alone),
     ``max_abs_error``, ``mean_error``; and end to end, ``snr_db`` and ``cosine``.
 
-    ``samples``: float model inputs (one-input models), a few dozen are enough.
+    ``quantized_tflite``, ``float_tflite``: bytes or paths, converted from one Keras model
+    (ops are matched by tensor name). ``samples``: float model inputs (one-input models), a
+    few dozen are enough.
     """
     import pandas as pd
 
@@ -39,7 +41,14 @@ def integer_path_errors(quantized_tflite: bytes, float_tflite: bytes, samples):
     if len(model.info.inputs) != 1:
         raise KernelError(f"integer_path_errors compares one-input models; this one has "
                           f"{len(model.info.inputs)} inputs.")
+    float_tflite = model_bytes(float_tflite)
     twins = _float_twins(model, float_tflite)
+    if not twins:
+        raise KernelError(
+            "No op of the integer model has a float twin: none of its integer outputs is named "
+            "like a tensor of the float model. Convert both from the same Keras model (the "
+            "converter names tensors after its layers), e.g. the workbench's 'float32' and "
+            "'int8' variants of one task.")
     found: dict[int, list] = {index: [] for index in twins}
     for sample in np.asarray(samples, np.float32):
         reference = litert_tensors(float_tflite, [sample[None]], "reference")

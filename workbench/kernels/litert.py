@@ -33,12 +33,18 @@ def litert_interpreter(tflite: bytes, resolver: str = "reference", keep_all: boo
     return runner
 
 
-def litert_tensors(tflite: bytes, inputs, resolver: str = "reference") -> dict[str, np.ndarray]:
-    """Run ``tflite`` on ``inputs`` (one array per graph input, in order) and return every
-    tensor that holds values afterwards, by its name in the flatbuffer."""
-    runner = litert_interpreter(tflite, resolver)
-    for detail, value in zip(runner.get_input_details(), inputs):
-        runner.set_tensor(detail["index"], np.asarray(value, detail["dtype"]))
+def litert_tensors(tflite, inputs, resolver: str = "reference") -> dict[str, np.ndarray]:
+    """Run ``tflite`` (bytes or a path) on ``inputs`` (one array per graph input, in order,
+    of its dtype and shape: checked as ``run_tflite`` checks them) and return every tensor
+    that holds values afterwards, by its name in the flatbuffer."""
+    from workbench.kernels.runner import checked_inputs, model_bytes
+    from workbench.tflite_inspect import inspect_tflite
+
+    model = model_bytes(tflite)
+    values = checked_inputs(inspect_tflite(model), inputs)
+    runner = litert_interpreter(model, resolver)
+    for detail, value in zip(runner.get_input_details(), values.values()):
+        runner.set_tensor(detail["index"], value)
     runner.invoke()
     found = {}
     for detail in runner.get_tensor_details():

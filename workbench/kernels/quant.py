@@ -73,9 +73,18 @@ class Quant:
         return np.clip(values, self.qmin, self.qmax).astype(self.dtype)
 
 
+def check_quant(params, where: str) -> None:
+    """A ``KernelError`` unless ``params`` is a ``Quant``."""
+    if not isinstance(params, Quant):
+        raise KernelError(f"{where} needs the tensor's quantization as a Quant, received "
+                          f"{type(params).__name__}. Build one with Quant.of(scale, zero_point, "
+                          "'int8'), or read a tensor's with quant_of(tensor).")
+
+
 def quantize(values: np.ndarray, params: Quant) -> np.ndarray:
     """Float to codes as TFLite's QUANTIZE does: ``round(x / scale) + zero_point`` in float32,
     halves away from zero, saturated."""
+    check_quant(params, "quantize")
     values = np.asarray(values, np.float32)
     scale = params.along(values.ndim, params.scale)
     zero_point = params.along(values.ndim, params.zero_point)
@@ -86,6 +95,7 @@ def quantize(values: np.ndarray, params: Quant) -> np.ndarray:
 def dequantize(codes: np.ndarray, params: Quant) -> np.ndarray:
     """Codes to float as TFLite's DEQUANTIZE does: ``scale * (q - zero_point)`` in double,
     then float32."""
+    check_quant(params, "dequantize")
     codes = np.asarray(codes, np.int64)
     scale = params.along(codes.ndim, params.scale.astype(np.float64))
     zero_point = params.along(codes.ndim, params.zero_point)
@@ -95,6 +105,8 @@ def dequantize(codes: np.ndarray, params: Quant) -> np.ndarray:
 def requantize(codes: np.ndarray, source: Quant, target: Quant) -> np.ndarray:
     """Integer codes to another scale, zero point or dtype (QUANTIZE from int8 or int16):
     ``(q - zp_in) * (scale_in / scale_out) + zp_out`` in fixed point."""
+    check_quant(source, "requantize")
+    check_quant(target, "requantize")
     multiplier, shift = quantize_multiplier(np.float64(source.scale[0]) /
                                             np.float64(target.scale[0]))
     scaled = multiply_by_quantized_multiplier(np.asarray(codes, np.int64) - source.zero,

@@ -85,8 +85,7 @@ class IntegerModel:
     (``run``)."""
 
     def __init__(self, tflite: bytes | str | os.PathLike):
-        self.model = read_model_file(tflite) if isinstance(tflite, (str, os.PathLike)) \
-            else bytes(tflite)
+        self.model = model_bytes(tflite)
         self.info = inspect_tflite(self.model)
         self.options = _builtin_options(self.model)
 
@@ -100,7 +99,7 @@ class IntegerModel:
         from workbench.kernels.ops import OPS
 
         _check_integer(self.info, OPS, delegate_unsupported)
-        values = {**self.constants, **_checked_inputs(self.info, inputs)}
+        values = {**self.constants, **checked_inputs(self.info, inputs)}
         for index in range(len(self.info.ops)):
             self.run_op(index, values)
         return {self.info.tensors[index].name: value for index, value in values.items()}
@@ -118,6 +117,16 @@ class IntegerModel:
             results = _delegated(self.model, self.info, op, values)
         for position, result in zip(op.outputs, results):  # shapes as computed: a
             values[position] = np.asarray(result)  # flatbuffer's can be stale (dynamic batch)
+
+
+def model_bytes(tflite: bytes | str | os.PathLike) -> bytes:
+    """The bytes of a ``.tflite`` given as bytes or as a file path."""
+    if isinstance(tflite, (str, os.PathLike)):
+        return read_model_file(tflite)
+    if not isinstance(tflite, (bytes, bytearray, memoryview)):
+        raise KernelError(f"Expected a .tflite as bytes or a file path, received "
+                          f"{type(tflite).__name__}.")
+    return bytes(tflite)
 
 
 def supported_ops() -> list[str]:
@@ -155,8 +164,10 @@ def _check_integer(info: TFLiteModelInfo, ops: dict, delegate_unsupported: bool)
         raise KernelError(
             f"This .tflite is {kind}: {len(floating)} of its {len(info.ops)} ops compute in "
             f"float (the first: op {first.index}, {first.name}). The integer kernels run "
-            "integer models: export the 'int8', 'qat' or 'int16x8' variant, or pass "
-            "delegate_unsupported=True to run the float ops in LiteRT.")
+            "integer models: convert with full-integer quantization (the workbench's 'int8', "
+            "'qat' or 'int16x8' variants; with the TFLite converter, a representative dataset "
+            "and TFLITE_BUILTINS_INT8), or pass delegate_unsupported=True to run the float ops "
+            "in LiteRT.")
     missing = sorted({op.name for op in info.ops if op.name not in ops})
     if missing:
         first = next(op for op in info.ops if op.name in missing)
@@ -166,7 +177,9 @@ def _check_integer(info: TFLiteModelInfo, ops: dict, delegate_unsupported: bool)
             "delegate_unsupported=True to run those ops in LiteRT and the rest here.")
 
 
-def _checked_inputs(info: TFLiteModelInfo, inputs) -> dict[int, np.ndarray]:
+def checked_inputs(info: TFLiteModelInfo, inputs) -> dict[int, np.ndarray]:
+    """``inputs`` (one array per graph input) by tensor index, or a ``KernelError`` for a
+    wrong count, dtype or shape (batch included: the model's own)."""
     inputs = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
     if len(inputs) != len(info.inputs):
         raise KernelError(f"The model has {len(info.inputs)} input(s), received "
@@ -178,7 +191,9 @@ def _checked_inputs(info: TFLiteModelInfo, inputs) -> dict[int, np.ndarray]:
         value = np.asarray(value)
         if str(value.dtype) != tensor.dtype or value.shape != tensor.shape:
             hint = " Quantize float values with workbench.kernels.quantize(x, " \
-                "quant_of(tensor))." if tensor.dtype in ("int8", "int16") else ""
+                "quant_of(tensor))." if tensor.dtype in ("int8", "int16") and \
+                str(value.dtype) != tensor.dtype else " Run one sample at a time." \
+                if value.shape[1:] == tensor.shape[1:] else ""
             raise KernelError(f"Input '{tensor.name}' expects {tensor.dtype} of shape "
                               f"{tensor.shape}, received {value.dtype} of shape "
                               f"{value.shape}.{hint}")
@@ -187,10 +202,15 @@ def _checked_inputs(info: TFLiteModelInfo, inputs) -> dict[int, np.ndarray]:
 
 
 def _delegated(model: bytes, info: TFLiteModelInfo, op, values) -> list[np.ndarray]:
-    """Run one op in LiteRT's reference kernels: a model of that op alone, fed our values."""
+    """Run one op in LiteRT as a model of that op alone, fed our values: in its reference
+    kernels, or its default ones for an op that has no reference kernel."""
     from workbench.kernels.litert import litert_interpreter
 
-    runner = litert_interpreter(single_op_model(model, op.index), "reference", keep_all=False)
+    alone = single_op_model(model, op.index)
+    try:
+        runner = litert_interpreter(alone, "reference", keep_all=False)
+    except ValueError:  # an op LiteRT has no reference kernel for (ELU...): its default one
+        runner = litert_interpreter(alone, "default", keep_all=False)
     for detail, index in zip(runner.get_input_details(), variable_inputs(info, op)):
         runner.set_tensor(detail["index"], values[index])
     runner.invoke()
