@@ -93,12 +93,23 @@ TIMING_ROUNDS = 3
 
 def alternating_epoch_times(fit_plain, fit_pruned, rounds: int = TIMING_ROUNDS):
     """Epoch times of plain and pruned training, fitted in turn ``rounds`` times so that both
-    meet the same machine load; each fit's first epoch (tracing, warm-up) is left out."""
+    meet the same machine load; each fit's first epoch (tracing, warm-up) is left out. Each
+    fit gets the round's number as its seed (``fit_plain(seed)``), so the rounds also measure
+    the spread of what training reaches."""
     plain, pruned = [], []
-    for _ in range(rounds):
-        plain += fit_plain()[1:]
-        pruned += fit_pruned()[1:]
+    for seed in range(rounds):
+        plain += fit_plain(seed)[1:]
+        pruned += fit_pruned(seed)[1:]
     return plain, pruned
+
+
+def spread(values: list) -> dict:
+    """Mean, sample standard deviation, min and max of figures measured over seeds."""
+    import statistics
+
+    return {"mean": statistics.fmean(values),
+            "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "min": min(values), "max": max(values), "values": list(values)}
 
 
 def median_ratio(numerator: list, denominator: list) -> float:

@@ -18,7 +18,9 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_model_optimization as tfmot  # noqa: E402
 import tf_keras  # noqa: E402
 
-from bench.common import alternating_epoch_times, epoch_seconds, gzip_size, kernel_stats  # noqa: E402,E501
+from bench.common import (  # noqa: E402
+    alternating_epoch_times, epoch_seconds, gzip_size, kernel_stats, spread,
+)
 from workbench.data import load_digits_task  # noqa: E402
 from workbench.zoo import build_default_model  # noqa: E402
 
@@ -30,8 +32,8 @@ def base_model(weights_path: str):
     return model
 
 
-def fit(model, data, epochs, learning_rate, callbacks=()):
-    tf_keras.utils.set_random_seed(0)
+def fit(model, data, epochs, learning_rate, callbacks=(), seed: int = 0):
+    tf_keras.utils.set_random_seed(seed)
     model.compile(tf_keras.optimizers.Adam(learning_rate),
                   tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     timer = epoch_seconds(tf_keras)
@@ -57,41 +59,51 @@ def prune(settings, data, weights_path):
     epochs, rate = settings["prune_epochs"], settings["prune_learning_rate"]
     pruned_models = []
 
-    def fit_pruned():
+    def fit_pruned(seed):
         schedule = tfmot.sparsity.keras.PolynomialDecay(
             0.0, settings["sparsity"], begin_step=0, end_step=settings["prune_end_step"],
             frequency=settings["prune_frequency"])
         pruned = tfmot.sparsity.keras.prune_low_magnitude(base_model(weights_path),
                                                           pruning_schedule=schedule)
         pruned_models.append(pruned)
-        return fit(pruned, data, epochs, rate, [tfmot.sparsity.keras.UpdatePruningStep()])
+        return fit(pruned, data, epochs, rate, [tfmot.sparsity.keras.UpdatePruningStep()], seed)
 
     plain, pruning = alternating_epoch_times(
-        lambda: fit(base_model(weights_path), data, epochs, rate), fit_pruned)
-    stripped = tfmot.sparsity.keras.strip_pruning(pruned_models[0])
-    return {"accuracy": accuracy(stripped, data), **kernel_stats(kernels(stripped)),
-            "gzip_bytes": gzip_size(float32_tflite(stripped)),
+        lambda seed: fit(base_model(weights_path), data, epochs, rate, seed=seed), fit_pruned)
+    stripped = [tfmot.sparsity.keras.strip_pruning(model) for model in pruned_models]
+    return {"accuracy": spread([accuracy(model, data) for model in stripped]),
+            **kernel_stats(kernels(stripped[0])),
+            "gzip_bytes": gzip_size(float32_tflite(stripped[0])),
             "epoch_seconds_pruning": pruning, "epoch_seconds_plain": plain}
 
 
 def cluster(settings, data, weights_path):
     init = tfmot.clustering.keras.CentroidInitialization.KMEANS_PLUS_PLUS
-    model = base_model(weights_path)
+
+    def clustered_model(model):
+        return tfmot.clustering.keras.cluster_weights(
+            model, number_of_clusters=settings["clusters"], cluster_centroids_init=init)
+
+    first = base_model(weights_path)
     start = time.perf_counter()
-    clustered = tfmot.clustering.keras.cluster_weights(
-        model, number_of_clusters=settings["clusters"], cluster_centroids_init=init)
+    clustered = [clustered_model(first)]
     cluster_seconds = time.perf_counter() - start
-    fit(clustered, data, settings["cluster_epochs"], settings["cluster_learning_rate"])
-    stripped = tfmot.clustering.keras.strip_clustering(clustered)
+    clustered += [clustered_model(base_model(weights_path))
+                  for _ in range(1, settings["seeds"])]
+    stripped = []
+    for seed, model in enumerate(clustered):
+        fit(model, data, settings["cluster_epochs"], settings["cluster_learning_rate"],
+            seed=seed)
+        stripped.append(tfmot.clustering.keras.strip_clustering(model))
     resnet = tf_keras.applications.ResNet50(weights=None)
     start = time.perf_counter()
     tfmot.clustering.keras.cluster_weights(resnet, number_of_clusters=settings["clusters"],
                                            cluster_centroids_init=init)
     resnet_seconds = time.perf_counter() - start
-    tflite = float32_tflite(stripped)
-    return {"accuracy": accuracy(stripped, data), **kernel_stats(kernels(stripped)),
-            "gzip_bytes": gzip_size(tflite), "cluster_seconds": cluster_seconds,
-            "resnet50_cluster_seconds": resnet_seconds}
+    return {"accuracy": spread([accuracy(model, data) for model in stripped]),
+            **kernel_stats(kernels(stripped[0])),
+            "gzip_bytes": gzip_size(float32_tflite(stripped[0])),
+            "cluster_seconds": cluster_seconds, "resnet50_cluster_seconds": resnet_seconds}
 
 
 def qat(settings, data, weights_path, tflite_path):
@@ -100,19 +112,20 @@ def qat(settings, data, weights_path, tflite_path):
     epochs, rate = settings["qat_epochs"], settings["qat_learning_rate"]
     qat_models = []
 
-    def fit_qat():
+    def fit_qat(seed):
         qat_models.append(tfmot.quantization.keras.quantize_model(base_model(weights_path)))
-        return fit(qat_models[-1], data, epochs, rate)
+        return fit(qat_models[-1], data, epochs, rate, seed=seed)
 
     plain, timed = alternating_epoch_times(
-        lambda: fit(base_model(weights_path), data, epochs, rate), fit_qat)
+        lambda seed: fit(base_model(weights_path), data, epochs, rate, seed=seed), fit_qat)
     converter = tf.lite.TFLiteConverter.from_keras_model(qat_models[0])
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
     with open(tflite_path, "wb") as handle:
         handle.write(converter.convert())
-    return {"keras_accuracy": accuracy(qat_models[0], data), "epoch_seconds_qat": timed,
+    return {"keras_accuracy": spread([accuracy(model, data) for model in qat_models]),
+            "epoch_seconds_qat": timed,
             "epoch_seconds_plain": plain}
 
 

@@ -50,6 +50,19 @@ def test_centroids_train_and_values_stay_shared(default_task):
         np.testing.assert_array_equal(values, before[path])
 
 
+def test_in_place_clustering_changes_and_returns_the_given_model(default_task):
+    from workbench.layer_selection import clone_with_weights
+
+    copied = cluster_weights(default_task.model, 16)
+    model = clone_with_weights(default_task.model)  # ours to change
+    clustered = cluster_weights(model, 16, copy=False)
+    assert clustered is model and clustering_report(model).applied == \
+        clustering_report(copied).applied
+    for path, values in _kernels(model).items():  # the same k-means as the copying path
+        np.testing.assert_array_equal(values, _kernels(copied)[path])
+        assert path not in clustering_report(model).applied or np.unique(values).size <= 16
+
+
 def test_per_channel_clusters_each_output_channel(default_task):
     with pytest.warns(UserWarning, match="9 weights per channel, fewer than"):
         clustered = cluster_weights(default_task.model, 16, per_channel=True)

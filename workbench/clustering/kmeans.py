@@ -14,6 +14,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from workbench.errors import WorkbenchError
@@ -22,19 +24,38 @@ from workbench.stages.clustering import CLUSTER_INITS as INITS
 MAX_BINS = 1 << 14
 
 
-def weighted_histogram(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(bin centres, bin counts, bin of each value)`` over the occupied bins, in order."""
+class Histogram(NamedTuple):
+    """The occupied bins of a fine histogram, in order: their ``points`` (the mean of their
+    values, or for large tensors their centre) and their ``counts``;
+    ``bin_of_value`` gives each value's bin among all bins, ``occupied_index`` each bin's
+    place among the occupied ones."""
+
+    points: np.ndarray
+    counts: np.ndarray
+    bin_of_value: np.ndarray
+    occupied_index: np.ndarray
+
+
+def weighted_histogram(flat: np.ndarray) -> Histogram:
+    """The histogram of ``flat`` over ``MAX_BINS`` bins of its range (fewer for few values)."""
     low, high = float(flat.min()), float(flat.max())
     if high == low:
-        return np.array([low]), np.array([float(flat.size)]), np.zeros(flat.size, np.int32)
+        return Histogram(np.array([low]), np.array([float(flat.size)]),
+                         np.zeros(flat.size, np.int32), np.zeros(1, np.int32))
     bins = min(MAX_BINS, 4 * flat.size)
     width = (high - low) / bins
-    index = np.minimum((flat - low) * (1.0 / width), bins - 1).astype(np.int32)
+    # in the values' own precision (float32 weights: half the memory traffic of float64)
+    dtype = flat.dtype if flat.dtype.kind == "f" else np.dtype(np.float64)
+    position = flat - dtype.type(low)
+    position *= dtype.type(1.0 / width)
+    index = np.minimum(position, bins - 1, out=position).astype(np.int32)
     counts = np.bincount(index, minlength=bins).astype("float64")
     occupied = counts > 0
-    centres = low + (np.flatnonzero(occupied) + 0.5) * width
-    renumber = np.cumsum(occupied, dtype=np.int32) - 1
-    return centres, counts[occupied], renumber[index]
+    if flat.size <= MAX_BINS:  # few values, coarse bins: each bin's exact mean
+        points = np.bincount(index, weights=flat, minlength=bins)[occupied] / counts[occupied]
+    else:  # bins of 1/16384 of the range: their centres, one pass fewer over the values
+        points = low + (np.flatnonzero(occupied) + 0.5) * width
+    return Histogram(points, counts[occupied], index, np.cumsum(occupied, dtype=np.int32) - 1)
 
 
 def initial_centroids(points: np.ndarray, mass: np.ndarray, k: int, init: str,
@@ -76,8 +97,16 @@ def kmeans_1d(values: np.ndarray, k: int, init: str = "kmeans++", seed: int = 0,
 
     A value's label is its histogram bin's nearest centroid (bins are 1/16384 of the range).
     """
+    centroids, labels, _ = kmeans_with_sizes(values, k, init, seed, max_iterations, tolerance)
+    return centroids, labels
+
+
+def kmeans_with_sizes(values: np.ndarray, k: int, init: str = "kmeans++", seed: int = 0,
+                      max_iterations: int = 100, tolerance: float = 1e-6):
+    """``kmeans_1d``, and the number of values in each cluster (counted on the bins)."""
     flat = np.asarray(values).ravel()
-    points, mass, bin_of_value = weighted_histogram(flat)
+    histogram = weighted_histogram(flat)
+    points, mass = histogram.points, histogram.counts
     centroids = initial_centroids(points, mass, k, init, np.random.default_rng(seed))
     mass_prefix = np.concatenate([[0.0], np.cumsum(mass)])
     sum_prefix = np.concatenate([[0.0], np.cumsum(mass * points)])
@@ -92,8 +121,10 @@ def kmeans_1d(values: np.ndarray, k: int, init: str = "kmeans++", seed: int = 0,
         centroids = updated
         if shift <= tolerance * scale:
             break
-    label_of_bin = np.searchsorted(_midpoints(centroids), points)
-    return centroids, label_of_bin[bin_of_value]
+    label_of_bin = np.searchsorted(_midpoints(centroids), points).astype(np.int32)
+    sizes = np.bincount(label_of_bin, weights=mass, minlength=k).astype(np.int64)
+    # one gather over the values: bin -> occupied bin -> label composed on the bins first
+    return centroids, label_of_bin[histogram.occupied_index][histogram.bin_of_value], sizes
 
 
 def _midpoints(centroids: np.ndarray) -> np.ndarray:

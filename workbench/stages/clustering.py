@@ -46,7 +46,8 @@ class Cluster(TransformStage):
         folded, _ = fold_batch_norms(model)
         clustered = cluster_weights(folded, self.clusters, init=self.init,
                                     per_channel=self.per_channel,
-                                    preserve_sparsity=ZEROS in facts)
+                                    preserve_sparsity=ZEROS in facts,
+                                    copy=folded is model)  # folding made a private copy
         if self.epochs > 0:
             fine_tune(clustered, task.dataset, self.epochs, self.learning_rate, (), progress,
                       "fine-tuning the centroids")
