@@ -19,10 +19,15 @@ def integer_tflite(model, samples: np.ndarray, int16: bool = False) -> bytes:
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    inputs = [np.asarray(part, np.float32) for part in samples] \
-        if isinstance(samples, list) else [np.asarray(samples, np.float32)]
-    converter.representative_dataset = lambda: ([part[i][None] for part in inputs]
-                                                for i in range(len(inputs[0])))
+    if isinstance(samples, list):  # by input name: the graph's own input order is not Keras'
+        names = [tensor.name for tensor in model.inputs]
+        parts = [np.asarray(part, np.float32) for part in samples]
+        converter.representative_dataset = lambda: (
+            {name: part[i][None] for name, part in zip(names, parts)}
+            for i in range(len(parts[0])))
+    else:
+        array = np.asarray(samples, np.float32)
+        converter.representative_dataset = lambda: ([sample[None]] for sample in array)
     ops = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8 if int16 \
         else tf.lite.OpsSet.TFLITE_BUILTINS_INT8
     converter.target_spec.supported_ops = [ops]

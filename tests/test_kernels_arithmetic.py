@@ -95,7 +95,8 @@ ARITHMETIC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_
 
 
 def two_input_model(layer, shapes):
-    inputs = [keras.Input(shape) for shape in shapes]
+    # named, so that the calibration feeds each input by a name of ours
+    inputs = [keras.Input(shape, name=f"input_{i}") for i, shape in enumerate(shapes)]
     return keras.Model(inputs, layer(inputs))
 
 
