@@ -290,9 +290,10 @@ def test_find_it_for_me_searches_the_chosen_device_and_draws_each_trial(page):
     search.get_by_role("button", name="Find it for me").click()
     verdict = search.locator(".wb-verdict")
     verdict.wait_for(timeout=WAIT_MS)
-    found = re.match(r"Found: (\w+) ", verdict.inner_text())
+    found = re.match(r"Found: (\w+)\b", verdict.inner_text())  # "int8." or "cluster_qat ("
     space = SearchSpace.for_device(load_profile("cortex_m7"))
-    assert found and found[1] in {*space.exports, *space.training_recipes()}
+    assert found and found[1] in {*space.exports, *space.training_recipes()}, \
+        verdict.inner_text()
     assert "is the fastest on cortex_m7" in verdict.inner_text()
     assert "within 1 point" in verdict.inner_text()  # the wizard's Max drop
     drawn = page.page.eval_on_selector(".wb-search .wb-chart", """gd => gd.data.filter(
