@@ -55,28 +55,27 @@ def integer_path_errors(quantized_tflite, float_tflite, samples):
         values = _by_index(model, model.run([_as_input(model, sample[None])], True))
         for index, twin in twins.items():
             output = model.info.ops[index].outputs[0]
-            found[index].append((values[output], twin.run(model, values),
+            found[index].append((values[output], twin.run(values),
                                  reference[model.info.tensors[output].name]))
     rows = [_row(model, index, pairs) for index, pairs in found.items() if pairs]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
 class _FloatOp:
-    """One op of the float model, alone in LiteRT, reading its inputs by tensor name."""
+    """One op of the float model, alone in LiteRT, fed the integer model's tensors of the same
+    names (``inputs``: those tensors, in the op's input order)."""
 
-    def __init__(self, float_tflite: bytes, info, op_index: int):
+    def __init__(self, float_tflite: bytes, op_index: int, inputs: list):
         from workbench.kernels.litert import litert_interpreter
-        from workbench.kernels.runner import single_op_model, variable_inputs
+        from workbench.kernels.runner import single_op_model
 
         self.runner = litert_interpreter(single_op_model(float_tflite, op_index), "reference",
                                          keep_all=False)
-        self.names = [info.tensors[i].name for i in variable_inputs(info, info.ops[op_index])]
+        self.inputs = inputs
 
-    def run(self, model: IntegerModel, values: dict[int, np.ndarray]) -> np.ndarray:
-        """The float op on the integer model's (dequantized) inputs of the same names."""
-        by_name = {t.name: t for t in model.info.tensors}
-        for detail, name in zip(self.runner.get_input_details(), self.names):
-            tensor = by_name[name]
+    def run(self, values: dict[int, np.ndarray]) -> np.ndarray:
+        """The float op on the integer model's (dequantized) input values."""
+        for detail, tensor in zip(self.runner.get_input_details(), self.inputs):
             value = values[tensor.index]
             real = dequantize(value, quant_of(tensor)) if tensor.dtype in INTEGER else value
             self.runner.set_tensor(detail["index"], real.astype(detail["dtype"]))
@@ -92,7 +91,7 @@ def _float_twins(model: IntegerModel, float_tflite: bytes) -> dict[int, _FloatOp
 
     floats = inspect_tflite(float_tflite)
     producer = {floats.tensors[op.outputs[0]].name: op.index for op in floats.ops if op.outputs}
-    names = {t.name for t in model.info.tensors}
+    by_name = {t.name: t for t in model.info.tensors}
     twins = {}
     for index, op in enumerate(model.info.ops):
         output = model.info.tensors[op.outputs[0]]
@@ -100,8 +99,8 @@ def _float_twins(model: IntegerModel, float_tflite: bytes) -> dict[int, _FloatOp
         if output.dtype not in INTEGER or twin is None:
             continue
         inputs = [floats.tensors[i].name for i in variable_inputs(floats, floats.ops[twin])]
-        if all(name in names for name in inputs):
-            twins[index] = _FloatOp(float_tflite, floats, twin)
+        if all(name in by_name for name in inputs):
+            twins[index] = _FloatOp(float_tflite, twin, [by_name[name] for name in inputs])
     return twins
 
 
