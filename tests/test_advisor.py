@@ -36,6 +36,13 @@ def test_the_best_variant_meeting_the_target_is_named():
     assert misses["float32"] == ["cannot run on edge_tpu"] and misses["int8"] == []
 
 
+def test_a_variant_losing_exactly_the_allowed_drop_meets_it():
+    # 0.98 - 0.97 is 0.010000000000000009 in floats: 1.0000000000000009 points
+    result = judged(rows(("float32", 0.98, 4000, None, 0), ("int8", 0.97, 1000, 2.0, 1)))
+    assert result.chosen is not None and result.chosen.recipe == "int8"
+    assert judged(rows(("int8", 0.9699, 1000, 2.0, 1))).chosen is None
+
+
 def test_too_much_lost_on_integer_hardware_means_qat_next():
     result = judged(rows(("int8", 0.75, 1000, 2.0, 1)))
     assert result.chosen is None and result.next_recipes == [("qat", {})]

@@ -3,11 +3,13 @@ on Dask workers in test_search_dask)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from workbench.devices import load_profile
 from workbench.errors import WorkbenchError
-from workbench.search.optimize import optimize
+from workbench.search.optimize import PATIENCE, _miss_words, _Search, _violations, optimize
 from workbench.search.space import SearchSpace
 
 
@@ -33,10 +35,14 @@ def test_impossible_budgets_name_the_closest_variants(default_task, fresh_worksp
     from workbench.store import ExperimentStore
 
     result = optimize(default_task, "cortex_m7", max_drop=1.0, budgets={"size_kb": 1},
-                      trials=1, workers=0, store=ExperimentStore(fresh_workspace),
+                      trials=3, workers=0, store=ExperimentStore(fresh_workspace),
                       progress=False)
     assert result.choice is None and "No variant meets" in result.reason
     assert "KB over the size budget" in result.closest[0]["misses"]
+    order = [(row["misses"].count(",") + 1,  # fewer constraints missed, then by less
+              float(re.search(r"([\d.]+) KB over", row["misses"]).group(1)))
+             for row in result.closest]
+    assert len(order) >= 2 and order == sorted(order), result.closest
     with pytest.raises(WorkbenchError, match="expected at least 1"):
         optimize(default_task, "cortex_m7", trials=0, store=ExperimentStore(fresh_workspace))
 
@@ -111,3 +117,23 @@ def test_the_space_draws_every_training_recipe_with_exports_the_device_runs():
         configs = [make_config(recipe, options) for recipe, options in drawn]  # all valid
         assert {c.get_config().get("per_channel") for c in configs} >= {True, False}
         assert {c.get_config().get("schedule") for c in configs} >= {"polynomial", "constant"}
+
+
+def test_a_drop_equal_to_the_limit_meets_it_in_the_metric_s_own_units():
+    figures = {"drop": 100 * (0.99 - 0.98), "latency_ms": 1.0, "fits": True}  # 1.0000000000000009
+    assert _violations(figures, 1.0, {})["drop"] == 0.0
+    assert _violations({**figures, "drop": 1.01}, 1.0, {})["drop"] > 0
+    assert _miss_words("drop", 0.25, "MAE") == "loses 0.25 MAE too many"
+
+
+def test_the_answer_says_why_the_search_ended_early():
+    search = _Search.__new__(_Search)  # the stopping state alone
+    search.stopped_by_user, search.deadline, search.best, search.since_best = False, None, 2.0, 0
+    assert search.stop_words() == ""  # ran every trial it was given
+    search.since_best = PATIENCE
+    assert search.stop_words().startswith(
+        f"Stopped before the trial count: the budget was met and {PATIENCE} drawn trials")
+    search.deadline = 0.0  # long past
+    assert search.stop_words() == "Stopped at the time limit. "
+    search.stopped_by_user = True
+    assert search.stop_words() == "Stopped by the user. "

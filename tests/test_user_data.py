@@ -94,6 +94,24 @@ def test_image_folder_evaluation_streams_one_batch_at_a_time(digit_folder, folde
     assert 0.0 <= task.dataset.calibration_inputs(5).max() <= 1.0  # "unit" preprocessing
 
 
+def test_an_image_folder_task_travels_to_another_process_by_its_path(digit_folder,
+                                                                      folder_model, tmp_path):
+    """What Dask does to send the search's task to its workers (cloudpickle): the copy
+    rebuilds its pipelines from the folder and reads the same images and labels."""
+    import pickle
+
+    import cloudpickle
+
+    task = prepare_task(str(folder_model), str(digit_folder), workspace=tmp_path,
+                        progress=False)
+    copy = pickle.loads(cloudpickle.dumps(task.dataset))
+    assert copy.fingerprint == task.dataset.fingerprint and copy.test_cache is None
+    np.testing.assert_array_equal(copy.y_test, task.dataset.y_test)
+    np.testing.assert_array_equal(np.concatenate(list(copy.test_input_batches())),
+                                  np.concatenate(list(task.dataset.test_input_batches())))
+    np.testing.assert_array_equal(copy.calibration_inputs(7), task.dataset.calibration_inputs(7))
+
+
 def test_validation_split_is_stated_and_seeded(digit_folder):
     import keras
 

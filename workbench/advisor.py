@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from workbench.compare import BASELINE_RECIPE
 from workbench.errors import WorkbenchError
+from workbench.metrics import SCORE_TOLERANCE
 
 QUESTIONS = {
     "data": ("What data do you have?", {
@@ -203,7 +204,7 @@ def _verdict(row, device: str, max_drop_points: float, whole_graph: bool) -> Ver
                               "falls back to the CPU beside it)")
     elif not fits:
         verdict.misses.append(f"does not fit {device}'s memory")
-    if drop is not None and drop > max_drop_points:
+    if drop is not None and drop > max_drop_points + SCORE_TOLERANCE:
         verdict.misses.append(f"loses {_amount(drop, verdict.unit)} (at most {max_drop_points:g} "
                               "allowed)")
     return verdict

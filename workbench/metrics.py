@@ -28,6 +28,10 @@ from workbench.errors import DataError, WorkbenchError
 
 CLASSES, BINARY, VALUES, ANY = "class scores", "one probability", "values", "any"
 
+# A score's drop equal to a limit meets it: differences this small are float rounding of the
+# same fraction (0.99 - 0.98 is 0.010000000000000009), not a real loss.
+SCORE_TOLERANCE = 1e-9
+
 
 class MetricError(DataError):
     """An unknown metric, a metric that does not fit the output, or a metric function that

@@ -146,16 +146,21 @@ class ImageFolder:
     def bind(self, model):
         """The batched dataset for ``model``: images resized to its input (or to
         ``image_size`` / the images' own size when its spatial size is free)."""
-        from workbench.data.decoded_cache import DecodedCache
-        from workbench.data.preview import first_samples_per_class
-        from workbench.data.streams import StreamDataset
-
-        scan = self.scanned
         shape = tuple(model.inputs[0].shape[1:])
         if len(model.inputs) != 1 or len(shape) != 3 or shape[-1] not in COLOR_MODES:
             raise DataError(
                 f"An image folder feeds one image input of shape (height, width, 1|3|4), but "
                 f"model '{model.name}' takes {[tuple(t.shape) for t in model.inputs]}.")
+        return self.bind_input(shape)
+
+    def bind_input(self, shape: tuple, keep_decoded: bool = True):
+        """``bind`` for a model whose one input has ``shape`` (height, width, channels);
+        ``keep_decoded=False`` reads the test images from their files on every pass."""
+        from workbench.data.decoded_cache import DecodedCache
+        from workbench.data.preview import first_samples_per_class
+        from workbench.data.streams import StreamDataset
+
+        scan = self.scanned
         size = self.size_for(shape)
         train, test = self._pipelines(size, COLOR_MODES[shape[-1]])
         first = next(iter(scan.splits.values()))
@@ -168,15 +173,17 @@ class ImageFolder:
                 "split": self.split_words(), "preprocessing": self.preprocessing,
                 "samples": first_samples_per_class(first.paths, first.labels, scan.classes)}
         fingerprint = self._fingerprint(size, shape[-1])
-        cache = None if self.cache_folder is None else DecodedCache(
+        cache = None if self.cache_folder is None or not keep_decoded else DecodedCache(
             Path(self.cache_folder) / f"{fingerprint.split(':')[-1]}.npy",
             count=len(test.file_paths), batch_size=BATCH_SIZE)
-        return StreamDataset(
+        stream = StreamDataset(
             self.name, train, test, y_test=y_test,
             fingerprint=fingerprint, train_size=len(train.file_paths), test_cache=cache,
             calibration=lambda count: self._calibration(train.file_paths[:count], size,
                                                         COLOR_MODES[shape[-1]]),
             calibration_size=self.calibration_size, info=info)
+        stream.reopen = (self, shape)  # how a copy in another process reads the same files
+        return stream
 
     def size_for(self, input_shape: tuple) -> tuple[int, int]:
         """The (height, width) images are resized to: the model's, else ``image_size``, else the

@@ -42,8 +42,19 @@ class StreamDataset:
         if fingerprint is not None:
             self.__dict__["fingerprint"] = fingerprint
 
+    reopen = None  # (ImageFolder, input shape) when the pipelines can be rebuilt from files
+
     def bind(self, model) -> "StreamDataset":
         return self
+
+    def __reduce__(self):
+        """Pickled (e.g. sent to Dask workers) as the folder and input shape it reads: the
+        copy builds its own pipelines and reads the test images from their files."""
+        if self.reopen is None:
+            raise TypeError(f"the dataset '{self.name}' streams from a tf.data pipeline, which "
+                            "cannot be sent to another process")
+        return _reopened, self.reopen
+
 
     def test_input_batches(self, batch_size: int = 0) -> Iterator:
         """The test inputs, one batch of the pipeline at a time (``batch_size`` is the
@@ -132,3 +143,7 @@ def from_tf_data(train, test, name: str = "tf.data", batch_size: int = 32,
         batched = len(first.shape) > 0 and first.shape[0] is None
         pipelines.append(dataset if batched else dataset.batch(batch_size))
     return StreamDataset(name, *pipelines, calibration_size=calibration_size)
+
+
+def _reopened(folder, shape) -> "StreamDataset":
+    return folder.bind_input(shape, keep_decoded=False)

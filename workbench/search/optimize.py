@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Callable
 import pandas as pd
 
 from workbench.errors import WorkbenchError
+from workbench.metrics import SCORE_TOLERANCE
 
 if TYPE_CHECKING:
     from workbench.recipes import Recipe
@@ -98,18 +99,26 @@ def optimize(task, device: str, max_drop: float = 1.0, budgets: dict | None = No
         _enqueue(study, space.training_free())
         if task.dataset is not None:
             _enqueue(study, space.selective(_ranked_layers(task)))
-        announce = _announcer(trials, progress, on_trial)
+        unit = _drop_unit(task)
+        announce = _announcer(trials, progress, on_trial, unit)
         earlier = _finished(study)
         if earlier and progress:
             print(f"Resuming the saved search: {_count(len(earlier), 'finished trial')} kept.",
                   flush=True)
         for trial in earlier:
-            announce({**_trial_row(trial), "earlier": True})
+            announce({**_trial_row(trial, unit), "earlier": True})
         search = _Search(task, device, max_drop, budgets, store, space, time_limit, stop,
                          announce)
+        search.unit = unit
         if trials > len(earlier):
             search.run(study, pool, trials - len(earlier), len(earlier))
-    return _result(study, device, max_drop, budgets, search.stopped_by_user)
+    return _result(study, device, max_drop, budgets, search.stop_words(), unit)
+
+
+def _drop_unit(task) -> str:
+    """How a drop in the task's metric is counted: 'points' (top-1, AUC...) or e.g. 'MAE'."""
+    metric = getattr(task, "metric", None)
+    return getattr(metric, "unit", "points")
 
 
 def compute_trial(task, recipe: str, options: dict) -> tuple[dict, bytes, float]:
@@ -224,7 +233,7 @@ class _Search:
         self._after(trial, values[1], feasible)
         self.announce({"trial": trial.number + 1, "variant": trial.user_attrs["variant"],
                        "run_id": row["run_id"], **figures, "feasible": feasible,
-                       "misses": _misses_text(violations), "compute_s": seconds,
+                       "misses": _misses_text(violations, self.unit), "compute_s": seconds,
                        "client_s": time.perf_counter() - started})
         return 1
 
@@ -235,6 +244,17 @@ class _Search:
             self.best, self.since_best = latency, 0
         elif "recipe" not in trial.user_attrs:
             self.since_best += 1
+
+    def stop_words(self) -> str:
+        """Why the search ended before its trial count ('' when it ran them all)."""
+        if self.stopped_by_user:
+            return "Stopped by the user. "
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            return "Stopped at the time limit. "
+        if math.isfinite(self.best) and self.since_best >= PATIENCE:
+            return (f"Stopped before the trial count: the budget was met and {PATIENCE} drawn "
+                    "trials brought nothing faster. ")
+        return ""
 
     def _interrupted(self) -> bool:
         if self.stop is not None and self.stop.is_set():
@@ -247,7 +267,7 @@ class _Search:
                                        self.since_best >= PATIENCE)
 
 
-def _announcer(trials: int, progress: bool, on_trial):
+def _announcer(trials: int, progress: bool, on_trial, unit: str = "points"):
     """``on_trial`` and, with ``progress``, one printed line per finished trial."""
     def announce(row: dict) -> None:
         if progress and not row.get("earlier"):
@@ -258,8 +278,8 @@ def _announcer(trials: int, progress: bool, on_trial):
                 verdict = "meets the constraints" if row["feasible"] else row["misses"]
                 latency = ("does not run" if row["latency_ms"] is None
                            else f"{row['latency_ms']:.3g} ms")
-                change = (f"{row['drop']:.2f} points lost" if row["drop"] >= 0
-                          else f"{-row['drop']:.2f} points gained")
+                change = (f"{row['drop']:.2f} {unit} lost" if row["drop"] >= 0
+                          else f"{-row['drop']:.2f} {unit} gained")
                 print(f"trial {row['trial']} (of at most {trials}): {row['variant']}: "
                       f"{change}, {latency}, {row['size_kb']:.1f} KB: {verdict}", flush=True)
         if on_trial is not None:
@@ -307,7 +327,8 @@ def _figures(row: dict, estimate) -> dict:
 
 def _violations(figures: dict, max_drop: float, budgets: dict) -> dict:
     """Each constraint's excess (positive: missed by that much)."""
-    found = {"drop": figures["drop"] - max_drop,
+    excess_drop = figures["drop"] - max_drop  # a drop equal to the limit meets it:
+    found = {"drop": 0.0 if excess_drop <= SCORE_TOLERANCE else excess_drop,  # float rounding
              "runs": 0.0 if figures["latency_ms"] is not None else 1.0,
              "fits": 0.0 if figures["fits"] else 1.0}
     for name, limit in budgets.items():
@@ -316,37 +337,44 @@ def _violations(figures: dict, max_drop: float, budgets: dict) -> dict:
     return found
 
 
-def _result(study, device: str, max_drop: float, budgets: dict,
-            stopped_by_user: bool = False) -> SearchResult:
-    rows = [_trial_row(trial) for trial in _finished(study)]
-    table = pd.DataFrame(rows)
-    stopped = "Stopped by the user. " if stopped_by_user else ""
+def _result(study, device: str, max_drop: float, budgets: dict, stopped: str = "",
+            unit: str = "points") -> SearchResult:
+    trials = _finished(study)
+    table = pd.DataFrame([_trial_row(trial, unit) for trial in trials])
+    within = f"within {_amount(max_drop, unit)}{_budget_words(budgets)}"
     if table.empty or not table["feasible"].any():
+        limits = {"drop": max(max_drop, 0.1), **budgets}
+        shortfall = [_shortfall(trial.constraints or {}, limits) for trial in trials]
         closest = [] if table.empty else table.assign(
-            excess=table["misses"].str.count(",") + 1).sort_values(
-            ["excess", "drop", "latency_ms"]).drop_duplicates("run_id").head(3)[
+            kinds=table["misses"].str.count(",") + 1, shortfall=shortfall).sort_values(
+            ["kinds", "shortfall", "drop", "latency_ms"]).drop_duplicates("run_id").head(3)[
             ["variant", "run_id", "misses"]].to_dict("records")
         return SearchResult(table, None, f"{stopped}No variant meets the constraints on "
-                            f"{device} within {_points(max_drop)}{_budget_words(budgets)}.",
-                            closest, device)
+                            f"{device} {within}.", closest, device)
     chosen = table[table["feasible"]].sort_values(["latency_ms", "drop", "size_kb"]).iloc[0]
     count = table[table["feasible"]]["run_id"].nunique()
-    change = (f"loses {chosen['drop']:.2f} points" if chosen["drop"] >= 0
-              else f"gains {-chosen['drop']:.2f} points")
+    change = (f"loses {chosen['drop']:.2f} {unit}" if chosen["drop"] >= 0
+              else f"gains {-chosen['drop']:.2f} {unit}")
     reason = (f"{stopped}{chosen['variant']} is the fastest on {device} "
               f"({chosen['latency_ms']:.3g} ms estimated) of the {_count(count, 'variant')} "
-              f"within {_points(max_drop)}{_budget_words(budgets)}; it {change} at "
+              f"{within}; it {change} at "
               f"{chosen['size_kb']:.1f} KB.")
     return SearchResult(table, chosen.to_dict(), reason, device=device)
 
 
-def _trial_row(trial) -> dict:
+def _shortfall(violations: dict, limits: dict) -> float:
+    """How far a trial misses, each constraint's excess as a share of its limit (a variant that
+    does not run or fit counts 1 each)."""
+    return sum(value / limits.get(name, 1.0) for name, value in violations.items() if value > 0)
+
+
+def _trial_row(trial, unit: str = "points") -> dict:
     """A finished trial of the study as a row of ``SearchResult.trials``."""
     drop, latency, size = trial.values
     misses = {name: value for name, value in (trial.constraints or {}).items() if value > 0}
     return {"trial": trial.number + 1, "variant": trial.user_attrs.get("variant"),
             "run_id": trial.user_attrs.get("run_id"), "drop": drop, "latency_ms": latency,
-            "size_kb": size, "feasible": not misses, "misses": _misses_text(misses),
+            "size_kb": size, "feasible": not misses, "misses": _misses_text(misses, unit),
             "machine": trial.user_attrs.get("machine", "")}
 
 
@@ -355,18 +383,21 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
-def _points(value: float) -> str:
-    return f"{value:g} point{'' if value == 1 else 's'}"
+def _amount(value: float, unit: str) -> str:
+    """``_amount(1, 'points')`` -> '1 point'; ``_amount(0.5, 'MAE')`` -> '0.5 MAE'."""
+    if unit == "points":
+        return f"{value:g} point{'' if value == 1 else 's'}"
+    return f"{value:g} {unit}"
 
 
-def _misses_text(violations: dict) -> str:
-    return ", ".join(_miss_words(name, value) for name, value in violations.items()
+def _misses_text(violations: dict, unit: str = "points") -> str:
+    return ", ".join(_miss_words(name, value, unit) for name, value in violations.items()
                      if value > 0)
 
 
-def _miss_words(name: str, excess: float) -> str:
+def _miss_words(name: str, excess: float, unit: str = "points") -> str:
     return {"runs": "does not run on the device", "fits": "does not fit the device's memory",
-            "drop": f"loses {excess:.2f} points too many",
+            "drop": f"loses {excess:.2f} {unit} too many",
             "size_kb": f"{excess:.1f} KB over the size budget",
             "ram_kb": f"{excess:.1f} KB over the RAM budget",
             "latency_ms": f"{excess:.3g} ms over the latency budget"}[name]
