@@ -137,3 +137,16 @@ def test_the_answer_says_why_the_search_ended_early():
     assert search.stop_words() == "Stopped at the time limit. "
     search.stopped_by_user = True
     assert search.stop_words() == "Stopped by the user. "
+
+
+def test_the_search_chart_counts_the_drop_in_the_metric_s_units():
+    import pandas as pd
+
+    from workbench.search.report import history_figure
+
+    trials = pd.DataFrame({"trial": [1, 2], "variant": ["int8", "prune"], "drop": [0.02, 0.5],
+                           "latency_ms": [1.0, 0.8], "feasible": [True, False],
+                           "misses": ["", "loses 0.30 MAE too many"]})
+    figure = history_figure(trials, "cortex_m7", "MAE")
+    assert figure.layout.yaxis2.title.text == "MAE lost"
+    assert "0.50 MAE lost" in figure.data[2].hovertext[0]  # the trial that misses

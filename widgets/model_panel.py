@@ -66,7 +66,7 @@ class ModelPanel(w.VBox):
         self.test_share = w.BoundedFloatText(
             value=0.2, min=0.05, max=0.5, step=0.05, style=wide,
             description="Test share (one image folder, 0.05 to 0.5)",
-            layout=w.Layout(width="24em"))
+            layout=w.Layout(width="32em"))
         self.preview = w.HTML(layout=w.Layout(width="100%", overflow="auto"))
         self.load_button = w.Button(description="Load", button_style="primary")
         self.status = PanelStatus()

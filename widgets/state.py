@@ -208,7 +208,8 @@ class AppState(traitlets.HasTraits):
             return optimize(task, device, max_drop, trials=trials, workers=workers,
                             store=store, progress=False, stop=stop, on_trial=on_trial)
 
-        job = Job(work, f"search on {device} within {max_drop:g} points, {trials} trials at "
+        unit = getattr(task.metric, "unit", "points")
+        job = Job(work, f"search on {device} within {max_drop:g} {unit}, {trials} trials at "
                         f"most, on {task.name}")
         job.add_listener(self._job_listener(
             lambda job: (f"Finished: {job.description}. {job.result.reason}", "info"),

@@ -268,7 +268,8 @@ class SearchBox(w.VBox):
         done = pd.DataFrame(rows)
         if done.empty:
             return
-        figure = history_figure(done, self.device_searched)
+        metric = self.state.task.metric if self.state.task is not None else None
+        figure = history_figure(done, self.device_searched, getattr(metric, "unit", "points"))
         figure.update_layout(height=360, margin={"t": 40, "b": 40})
         self.chart.show(figure)
         self.chart.layout.display = None

@@ -48,6 +48,7 @@ class SearchResult:
     reason: str
     closest: list[dict] = field(default_factory=list)
     device: str = ""
+    unit: str = "points"  # how ``drop`` is counted: points, or e.g. 'MAE'
 
     @property
     def feasible(self) -> pd.DataFrame:
@@ -350,7 +351,7 @@ def _result(study, device: str, max_drop: float, budgets: dict, stopped: str = "
             ["kinds", "shortfall", "drop", "latency_ms"]).drop_duplicates("run_id").head(3)[
             ["variant", "run_id", "misses"]].to_dict("records")
         return SearchResult(table, None, f"{stopped}No variant meets the constraints on "
-                            f"{device} {within}.", closest, device)
+                            f"{device} {within}.", closest, device, unit)
     chosen = table[table["feasible"]].sort_values(["latency_ms", "drop", "size_kb"]).iloc[0]
     count = table[table["feasible"]]["run_id"].nunique()
     change = (f"loses {chosen['drop']:.2f} {unit}" if chosen["drop"] >= 0
@@ -359,7 +360,7 @@ def _result(study, device: str, max_drop: float, budgets: dict, stopped: str = "
               f"({chosen['latency_ms']:.3g} ms estimated) of the {_count(count, 'variant')} "
               f"{within}; it {change} at "
               f"{chosen['size_kb']:.1f} KB.")
-    return SearchResult(table, chosen.to_dict(), reason, device=device)
+    return SearchResult(table, chosen.to_dict(), reason, device=device, unit=unit)
 
 
 def _shortfall(violations: dict, limits: dict) -> float:

@@ -49,21 +49,21 @@ HEADERS = {"trial": "trial", "variant": "variant", "run_id": "run id", "drop": "
            "chosen": ""}
 
 
-def history_figure(trials: pd.DataFrame, device: str):
+def history_figure(trials: pd.DataFrame, device: str, unit: str = "points"):
     """Each trial's estimated latency (feasible ones filled), the best feasible so far as a
-    step line, and the Pareto front on points lost against latency."""
+    step line, and the Pareto front on the metric lost (in ``unit``) against latency."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     figure = make_subplots(rows=1, cols=2, subplot_titles=(
-        "search history", "points lost against latency (feasible ones filled)"))
+        "search history", f"{unit} lost against latency (feasible ones filled)"))
     trials = trials.sort_values("trial")  # trials finish out of order on several workers
     best = trials["latency_ms"].where(trials["feasible"]).cummin().ffill()
     for feasible, name in ((True, "meets the constraints"), (False, "misses")):
         rows = trials[trials["feasible"] == feasible]
         marker = {"size": 10, "color": "#31a354" if feasible else "#ffffff",
                   "line": {"width": 2, "color": "#31a354" if feasible else "#b71c1c"}}
-        hover = [f"trial {t}: {html.escape(str(v))}<br>{d:.2f} points lost<br>"
+        hover = [f"trial {t}: {html.escape(str(v))}<br>{d:.2f} {unit} lost<br>"
                  f"{html.escape(m) if m else 'meets the constraints'}"
                  for t, v, d, m in zip(rows["trial"], rows["variant"], rows["drop"],
                                        rows["misses"])]
@@ -79,17 +79,19 @@ def history_figure(trials: pd.DataFrame, device: str):
                         else None, row=1, col=1)
     figure.update_yaxes(title_text=f"ms on {device} (estimated)", row=1, col=1)
     figure.update_xaxes(title_text=f"ms on {device} (estimated)", row=1, col=2)
-    figure.update_yaxes(title_text="points lost", row=1, col=2)
+    figure.update_yaxes(title_text=f"{unit} lost", row=1, col=2)
     figure.update_layout(template="plotly_white", height=420)
     return figure
 
 
 def _write_page(result, trials: pd.DataFrame, path: Path, model_name: str) -> None:
     device = result.device
-    chart = history_figure(trials, device).to_html(full_html=False, include_plotlyjs=True)
+    chart = history_figure(trials, device, result.unit).to_html(full_html=False,
+                                                                include_plotlyjs=True)
     shown = trials.drop(columns=["tflite_path"]).assign(
         feasible=trials["feasible"].map({True: "yes", False: "no"}),
-        chosen=trials["chosen"].map({True: "chosen", False: ""})).rename(columns=HEADERS)
+        chosen=trials["chosen"].map({True: "chosen", False: ""})).rename(
+        columns={**HEADERS, "drop": f"{result.unit} lost"})
     table = shown.to_html(index=False, float_format=lambda value: f"{value:.4g}",
                           na_rep="n/a", border=0)
     title = f"Search on {model_name} for {device}"
