@@ -112,6 +112,14 @@ def test_an_image_folder_task_travels_to_another_process_by_its_path(digit_folde
     np.testing.assert_array_equal(copy.calibration_inputs(7), task.dataset.calibration_inputs(7))
 
 
+def test_an_image_folder_for_a_tabular_model_names_the_model_file(digit_folder, tmp_path):
+    path = tmp_path / "house_prices.keras"
+    tabular_model(10, 1, sequential=True, name="sequential_7").save(path)
+    with pytest.raises(DataError, match=r"An image folder feeds one image input .* but model "
+                                        r"'house_prices' takes \[\(None, 10\)\]"):
+        prepare_task(str(path), str(digit_folder), workspace=tmp_path, progress=False)
+
+
 def test_validation_split_is_stated_and_seeded(digit_folder):
     import keras
 

@@ -143,8 +143,10 @@ def test_find_it_for_me_searches_the_device_draws_each_trial_and_stop_keeps_them
     assert all(row.get("earlier") for row in search.heard) and len(search.heard) == 2
     assert sorted(x for trace in search.chart.figure["data"] if trace["mode"] == "markers"
                   and trace["xaxis"] == "x" for x in trace["x"]) == [1, 2]
+    search.status.error("an earlier search's error")
     app.state.device = "edge_tpu"  # an answer for cortex_m7 does not stay under edge_tpu
     assert search.outcome.value == "" and search.chart.layout.display == "none"
+    assert search.status.text == ""
     app.state.device = "cortex_m7"
     wizard.drop.value = 2.0  # another budget: another study
     search.trials.value = 10

@@ -253,6 +253,7 @@ class SearchBox(w.VBox):
         if self.job is not None and self.job.active:
             return
         self.outcome.value = ""
+        self.status.clear()  # an error of the old search too
         self.chart.layout.display = "none"
 
     def _heard(self, row: dict) -> None:

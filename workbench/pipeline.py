@@ -194,7 +194,7 @@ def _checked_task(name: str, model: Any, dataset: Any, metric: Any, output: str 
     notes = ""
     if dataset is not None:
         model, notes = fix_free_input_sizes(model, dataset, input_size)
-        dataset = dataset.bind(model)
+        dataset = dataset.bind(model, name)
         check_fits_model(dataset, model, name)
     elif input_size is not None or _has_free_size(model):
         model, notes = fix_free_input_sizes(model, None, input_size)

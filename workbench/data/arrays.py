@@ -87,13 +87,15 @@ class Dataset:
                 f"x_test samples have shape {_sample_shapes(self.x_test)}; expected the same "
                 "shape.")
 
-    def bind(self, model) -> "Dataset":
+    def bind(self, model, model_name: str | None = None) -> "Dataset":
         """The dataset as ``model`` reads it: inputs given as a tuple become a dict keyed by
-        the model's input names (in ``model.inputs`` order)."""
+        the model's input names (in ``model.inputs`` order). ``model_name`` names the model in
+        errors (default: its Keras name)."""
         if not isinstance(self.x_train, tuple) and not isinstance(self.x_test, tuple):
             return self
         names = input_names(model)
-        keyed = {split: structure.by_name(getattr(self, split), names, "input", model.name)
+        keyed = {split: structure.by_name(getattr(self, split), names, "input",
+                                          model_name or model.name)
                  for split in ("x_train", "x_test")}
         return dataclasses.replace(self, **keyed)
 

@@ -143,14 +143,16 @@ class ImageFolder:
                     f"Expected {', '.join(IMAGE_EXTENSIONS)} files in each class folder.")
         return FolderScan(classes, splits, skipped)
 
-    def bind(self, model):
+    def bind(self, model, model_name: str | None = None):
         """The batched dataset for ``model``: images resized to its input (or to
-        ``image_size`` / the images' own size when its spatial size is free)."""
+        ``image_size`` / the images' own size when its spatial size is free). ``model_name``
+        names the model in errors (default: its Keras name)."""
         shape = tuple(model.inputs[0].shape[1:])
         if len(model.inputs) != 1 or len(shape) != 3 or shape[-1] not in COLOR_MODES:
             raise DataError(
                 f"An image folder feeds one image input of shape (height, width, 1|3|4), but "
-                f"model '{model.name}' takes {[tuple(t.shape) for t in model.inputs]}.")
+                f"model '{model_name or model.name}' takes "
+                f"{[tuple(t.shape) for t in model.inputs]}.")
         return self.bind_input(shape)
 
     def bind_input(self, shape: tuple, keep_decoded: bool = True):

@@ -44,7 +44,7 @@ class StreamDataset:
 
     reopen = None  # (ImageFolder, input shape) when the pipelines can be rebuilt from files
 
-    def bind(self, model) -> "StreamDataset":
+    def bind(self, model, model_name: str | None = None) -> "StreamDataset":
         return self
 
     def __reduce__(self):
