@@ -122,19 +122,20 @@ def published_cells() -> list[dict]:
     for cell in validation_cells():
         predicted = estimate_tflite(cell_tflite(cell), cell["device"]).latency_ms
         published = float(cell["published_ms"])
-        cells.append({"device": cell["device"], "model": cell["model"], "recipe": cell["recipe"],
+        cells.append({"device": cell["device"], "model": cell["model"],
+                      "builder": cell["builder"], "recipe": cell["recipe"],
                       "published_ms": published, "predicted_ms": predicted,
                       "error": (predicted - published) / published, "source": cell["source"]})
     return cells
 
 
 def per_device(cells: list[dict]) -> dict[str, dict]:
-    """``summary`` of the cells of each profile, with how many networks they cover."""
+    """``summary`` of the cells of each profile, with how many networks (builders, whatever
+    the width or input size) they cover."""
     devices = {}
     for cell in cells:
         devices.setdefault(cell["device"], []).append(cell)
-    return {device: {**summary(rows), "models": len({row["model"].split("_0.")[0]
-                                                       for row in rows})}
+    return {device: {**summary(rows), "models": len({row["builder"] for row in rows})}
             for device, rows in devices.items()}
 
 

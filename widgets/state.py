@@ -195,7 +195,7 @@ class AppState(traitlets.HasTraits):
         from workbench.jobs import Job
         from workbench.pipeline import run
         from workbench.recipes import make_config
-        from workbench.search.optimize import optimize
+        from workbench.search.optimize import drop_unit, optimize
 
         task, device, store = self._ready_for_a_job()
         baseline = self.model_results()
@@ -208,9 +208,8 @@ class AppState(traitlets.HasTraits):
             return optimize(task, device, max_drop, trials=trials, workers=workers,
                             store=store, progress=False, stop=stop, on_trial=on_trial)
 
-        unit = getattr(task.metric, "unit", "points")
-        job = Job(work, f"search on {device} within {max_drop:g} {unit}, {trials} trials at "
-                        f"most, on {task.name}")
+        job = Job(work, f"search on {device} within {max_drop:g} {drop_unit(task)}, {trials} "
+                        f"trials at most, on {task.name}")
         job.add_listener(self._job_listener(
             lambda job: (f"Finished: {job.description}. {job.result.reason}", "info"),
             "trials"))

@@ -264,13 +264,13 @@ class SearchBox(w.VBox):
     def _draw(self, rows) -> None:
         import pandas as pd
 
+        from workbench.search.optimize import drop_unit
         from workbench.search.report import history_figure
 
         done = pd.DataFrame(rows)
         if done.empty:
             return
-        metric = self.state.task.metric if self.state.task is not None else None
-        figure = history_figure(done, self.device_searched, getattr(metric, "unit", "points"))
+        figure = history_figure(done, self.device_searched, drop_unit(self.state.task))
         figure.update_layout(height=360, margin={"t": 40, "b": 40})
         self.chart.show(figure)
         self.chart.layout.display = None

@@ -55,7 +55,6 @@ class StreamDataset:
                             "cannot be sent to another process")
         return _reopened, self.reopen
 
-
     def test_input_batches(self, batch_size: int = 0) -> Iterator:
         """The test inputs, one batch of the pipeline at a time (``batch_size`` is the
         pipeline's own), or of the decoded copy ``test_cache`` keeps after a first pass."""

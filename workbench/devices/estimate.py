@@ -161,10 +161,14 @@ def op_time_us(profile: DeviceProfile, op: OpCost, info: TFLiteModelInfo) -> flo
         compute *= (depth + profile.gemm_half_depth) / depth
     compute /= _sparse_speedup(profile, op, info)
     if op.dtype == "dynamic_range" and profile.dynamic_quantize_g_elements_s:
-        inputs = op.activation_bytes / 4 - element_count(op.output_shape)  # float32 elements
-        compute += inputs / (profile.dynamic_quantize_g_elements_s * 1e3)
+        compute += hybrid_input_elements(op) / (profile.dynamic_quantize_g_elements_s * 1e3)
     memory = (op.weight_bytes + op.activation_bytes) / (profile.memory_bandwidth_gb_s * 1e3)
     return max(compute, memory) + profile.op_overhead_us
+
+
+def hybrid_input_elements(op: OpCost) -> float:
+    """The float32 input elements a hybrid (dynamic-range) op quantizes on every invoke."""
+    return op.activation_bytes / 4 - element_count(op.output_shape)
 
 
 def _sparse_speedup(profile: DeviceProfile, op: OpCost, info: TFLiteModelInfo) -> float:

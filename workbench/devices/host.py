@@ -175,13 +175,12 @@ def _fit_quantize_rate(table: dict, tflite: bytes, measured_us: float) -> bool:
     """Set ``dynamic_quantize_g_elements_s`` so that the hybrid ops' quantization of their
     float inputs (per op, per invoke) accounts for what the layer rates leave unexplained of
     the calibration network's time; False when nothing is left to explain."""
-    from workbench.devices.estimate import estimate_tflite
-    from workbench.devices.graph import element_count
+    from workbench.devices.estimate import estimate_tflite, hybrid_input_elements
 
     unexplained_us = measured_us - estimate_tflite(
         tflite, profile_from_dict(table, "host calibration")).latency_ms * 1000
-    quantized = sum(op.activation_bytes / 4 - element_count(op.output_shape)
-                    for op in analyze_tflite(tflite).ops if op.dtype == "dynamic_range")
+    quantized = sum(hybrid_input_elements(op) for op in analyze_tflite(tflite).ops
+                    if op.dtype == "dynamic_range")
     if unexplained_us <= 0 or quantized <= 0:
         return False
     table["dynamic_quantize_g_elements_s"] = quantized / unexplained_us / 1e3

@@ -100,7 +100,7 @@ def optimize(task, device: str, max_drop: float = 1.0, budgets: dict | None = No
         _enqueue(study, space.training_free())
         if task.dataset is not None:
             _enqueue(study, space.selective(_ranked_layers(task)))
-        unit = _drop_unit(task)
+        unit = drop_unit(task)
         announce = _announcer(trials, progress, on_trial, unit)
         earlier = _finished(study)
         if earlier and progress:
@@ -109,15 +109,15 @@ def optimize(task, device: str, max_drop: float = 1.0, budgets: dict | None = No
         for trial in earlier:
             announce({**_trial_row(trial, unit), "earlier": True})
         search = _Search(task, device, max_drop, budgets, store, space, time_limit, stop,
-                         announce)
-        search.unit = unit
+                         announce, unit)
         if trials > len(earlier):
             search.run(study, pool, trials - len(earlier), len(earlier))
     return _result(study, device, max_drop, budgets, search.stop_words(), unit)
 
 
-def _drop_unit(task) -> str:
-    """How a drop in the task's metric is counted: 'points' (top-1, AUC...) or e.g. 'MAE'."""
+def drop_unit(task) -> str:
+    """How a drop in ``task``'s metric is counted: 'points' (top-1, AUC...) or e.g. 'MAE'
+    ('points' without a task or metric)."""
     metric = getattr(task, "metric", None)
     return getattr(metric, "unit", "points")
 
@@ -137,9 +137,10 @@ class _Search:
     the study as it finishes; a variant already stored costs nothing."""
 
     def __init__(self, task, device, max_drop, budgets, store, space, time_limit, stop,
-                 announce):
+                 announce, unit: str = "points"):
         self.task, self.device, self.max_drop, self.budgets = task, device, max_drop, budgets
         self.store, self.space, self.stop, self.announce = store, space, stop, announce
+        self.unit = unit  # how drops are counted in the misses announced
         self.deadline = None if time_limit is None else time.monotonic() + time_limit
         self.best, self.since_best = math.inf, 0
         self.stopped_by_user = False
