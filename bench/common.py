@@ -91,16 +91,49 @@ def kernel_stats(kernels) -> dict:
 TIMING_ROUNDS = 3
 
 
-def alternating_epoch_times(fit_plain, fit_pruned, rounds: int = TIMING_ROUNDS):
-    """Epoch times of plain and pruned training, fitted in turn ``rounds`` times so that both
-    meet the same machine load; each fit's first epoch (tracing, warm-up) is left out. Each
-    fit gets the round's number as its seed (``fit_plain(seed)``), so the rounds also measure
-    the spread of what training reaches."""
-    plain, pruned = [], []
+def alternating_epoch_times(*fits, rounds: int = TIMING_ROUNDS) -> tuple[list, ...]:
+    """Epoch times of each way of training (``fit(seed)`` returns a fit's epoch seconds), each
+    fitted in turn ``rounds`` times so that all meet the same machine load; each fit's first
+    epoch (tracing, warm-up) is left out. Each fit gets the round's number as its seed, so the
+    rounds also measure the spread of what training reaches.
+
+        plain, pruned = alternating_epoch_times(fit_plain, fit_pruned)
+    """
+    times = tuple([] for _ in fits)
     for seed in range(rounds):
-        plain += fit_plain(seed)[1:]
-        pruned += fit_pruned(seed)[1:]
-    return plain, pruned
+        for fit, seconds in zip(fits, times):
+            seconds += fit(seed)[1:]
+    return times
+
+
+def timed_fit(keras_module, model, x, y, epochs: int, learning_rate: float, seed: int,
+              from_logits: bool, callbacks=()) -> list:
+    """Adam and sparse cross-entropy, batches of 32, the same in Keras 3 and tf_keras; each
+    epoch's seconds."""
+    keras_module.utils.set_random_seed(seed)
+    model.compile(keras_module.optimizers.Adam(learning_rate),
+                  keras_module.losses.SparseCategoricalCrossentropy(from_logits=from_logits))
+    timer = epoch_seconds(keras_module)
+    model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, callbacks=[*callbacks, timer])
+    return timer.seconds
+
+
+# QAT's cost on a network where the convolutions, not fixed costs, take the time: generated
+# images and labels, the same on both sides.
+QAT_NETWORK = {"zoo_name": "mobilenet_v2:96", "builder": "MobileNetV2", "size": 96,
+               "classes": 1000, "images": 256, "epochs": 3, "learning_rate": 1e-4}
+
+
+def qat_network_data(folder) -> Path:
+    """The generated images and labels of ``QAT_NETWORK``, written once for both sides."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    size, count = QAT_NETWORK["size"], QAT_NETWORK["images"]
+    path = Path(folder) / "qat_network_data.npz"
+    np.savez(path, x=rng.normal(size=(count, size, size, 3)).astype("float32"),
+             y=rng.integers(0, QAT_NETWORK["classes"], count))
+    return path
 
 
 def spread(values: list) -> dict:

@@ -1,6 +1,7 @@
 """The tfmot (Keras 2, ``tf_keras``) half of ``bench.compare_tfmot``; runs in bench/.venv-tfmot.
 
-    TF_USE_LEGACY_KERAS=1 python -m bench.tfmot_side SETTINGS.json WEIGHTS.npz OUT.json
+    TF_USE_LEGACY_KERAS=1 python -m bench.tfmot_side SETTINGS.json WEIGHTS.npz NETWORK_DATA.npz \
+        OUT.json
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import tensorflow_model_optimization as tfmot  # noqa: E402
 import tf_keras  # noqa: E402
 
 from bench.common import (  # noqa: E402
-    alternating_epoch_times, epoch_seconds, gzip_size, kernel_stats, spread,
+    QAT_NETWORK, alternating_epoch_times, gzip_size, kernel_stats, spread, timed_fit,
 )
 from workbench.data import load_digits_task  # noqa: E402
 from workbench.zoo import build_default_model  # noqa: E402
@@ -33,13 +34,8 @@ def base_model(weights_path: str):
 
 
 def fit(model, data, epochs, learning_rate, callbacks=(), seed: int = 0):
-    tf_keras.utils.set_random_seed(seed)
-    model.compile(tf_keras.optimizers.Adam(learning_rate),
-                  tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    timer = epoch_seconds(tf_keras)
-    model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=32, verbose=0,
-              callbacks=[*callbacks, timer])
-    return timer.seconds
+    return timed_fit(tf_keras, model, data.x_train, data.y_train, epochs, learning_rate, seed,
+                     from_logits=True, callbacks=callbacks)
 
 
 def accuracy(model, data) -> float:
@@ -129,7 +125,28 @@ def qat(settings, data, weights_path, tflite_path):
             "epoch_seconds_plain": plain}
 
 
-def main(settings_path: str, weights_path: str, out_path: str) -> None:
+def qat_network(data_path: str) -> dict:
+    """QAT's epoch times on ``QAT_NETWORK`` (tf_keras' builder, its own random weights: only
+    the time is compared) beside plain training of the same network."""
+    with np.load(data_path) as arrays:
+        x, y = arrays["x"], arrays["y"]
+    size = QAT_NETWORK["size"]
+
+    def network():
+        builder = getattr(tf_keras.applications, QAT_NETWORK["builder"])
+        return builder(weights=None, input_shape=(size, size, 3),
+                       classes=QAT_NETWORK["classes"])
+
+    def fit(build):
+        return lambda seed: timed_fit(tf_keras, build(), x, y, QAT_NETWORK["epochs"],
+                                      QAT_NETWORK["learning_rate"], seed, from_logits=False)
+
+    plain, timed = alternating_epoch_times(
+        fit(network), fit(lambda: tfmot.quantization.keras.quantize_model(network())))
+    return {"epoch_seconds_plain": plain, "epoch_seconds_qat": timed}
+
+
+def main(settings_path: str, weights_path: str, network_data_path: str, out_path: str) -> None:
     settings = json.loads(open(settings_path).read())
     data = load_digits_task()
     float_model = base_model(weights_path)
@@ -138,10 +155,11 @@ def main(settings_path: str, weights_path: str, out_path: str) -> None:
               "prune": prune(settings, data, weights_path),
               "cluster": cluster(settings, data, weights_path),
               "qat": qat(settings, data, weights_path,
-                         os.path.join(os.path.dirname(out_path), "tfmot_qat.tflite"))}
+                         os.path.join(os.path.dirname(out_path), "tfmot_qat.tflite")),
+              "qat_network": qat_network(network_data_path)}
     with open(out_path, "w") as handle:
         json.dump(result, handle, indent=2)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])

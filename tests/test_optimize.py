@@ -156,3 +156,5 @@ def test_the_search_chart_counts_the_drop_in_the_metric_s_units():
     figure = history_figure(trials, "cortex_m7", "MAE")
     assert figure.layout.yaxis2.title.text == "MAE lost"
     assert "0.50 MAE lost" in figure.data[2].hovertext[0]  # the trial that misses
+    # latency never goes below 0 on its axes (plotly's padding used to)
+    assert (figure.layout.yaxis.rangemode, figure.layout.xaxis2.rangemode) == ("tozero",) * 2

@@ -131,3 +131,43 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_weights(def
         fine_tune(model, default_task.dataset, 3, 1e-4, [poison], progress=False)
     for kept, good in zip(model.get_weights(), poison.after_first):
         np.testing.assert_array_equal(kept, good)
+
+
+def test_kernel_rounding_is_straight_through_in_training_and_a_fake_quant_op_in_exports():
+    import tensorflow as tf
+
+    from workbench.qat.layers import quantize_kernel
+
+    kernel = tf.constant(np.random.default_rng(0).normal(size=(3, 3, 4, 8)), tf.float32)
+    upstream = tf.constant(np.random.default_rng(1).normal(size=(3, 3, 4, 8)), tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(kernel)
+        trained = quantize_kernel(kernel, per_channel=True, training=True)
+        loss = tf.reduce_sum(trained * upstream)
+    exported = quantize_kernel(kernel, per_channel=True, training=False)
+    # the same values (to rounding), the gradient passed through unchanged
+    np.testing.assert_allclose(trained.numpy(), exported.numpy(), atol=1e-6)
+    np.testing.assert_array_equal(tape.gradient(loss, kernel).numpy(), upstream.numpy())
+    assert len(np.unique(exported.numpy()[..., 0])) <= 255  # int8 levels per channel
+    graph = tf.function(lambda: quantize_kernel(kernel, True, False)).get_concrete_function()
+    assert "FakeQuantWithMinMaxVarsPerChannel" in {op.type for op in graph.graph.get_operations()}
+
+
+def test_activation_ranges_are_statistics_not_trained():
+    """In training, an activation's gradient is 1 inside the tracked range and 0 outside it;
+    no extra gradient reaches the batch's extreme values through its min and max."""
+    import tensorflow as tf
+
+    from workbench.qat.layers import QuantizeInput
+
+    quantizer = QuantizeInput()
+    values = tf.constant([[-1.0, 0.5, 2.0, 4.0]])
+    quantizer(values, training=True)  # first batch: the range is this batch's, [-1, 4]
+    batch = tf.constant([[-3.0, 0.5, 2.0, 10.0]])  # the moving range grows only a little
+    with tf.GradientTape() as tape:
+        tape.watch(batch)
+        total = tf.reduce_sum(quantizer(batch, training=True))
+    gradient = tape.gradient(total, batch).numpy()
+    low, high = quantizer.range_min.numpy(), quantizer.range_max.numpy()
+    assert -3.0 < low < -1.0 and 4.0 < high < 10.0
+    np.testing.assert_array_equal(gradient, [[0.0, 1.0, 1.0, 0.0]])

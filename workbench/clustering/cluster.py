@@ -15,6 +15,8 @@ Example:
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import keras
@@ -70,12 +72,18 @@ class ClusterAssignment:
         return project
 
 
-def channel_view(ref: WeightRef, values: np.ndarray) -> np.ndarray:
-    """(rows, channels) view whose columns are the output channels of the kernel."""
+def output_channels(ref: WeightRef) -> int:
+    """How many output channels the kernel has (a depthwise kernel: inputs x multiplier)."""
+    shape = tuple(ref.variable.shape)
     if isinstance(ref.layer, (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)) or \
             ref.attribute == "depthwise_kernel":
-        return values.reshape(-1, values.shape[-2] * values.shape[-1])
-    return values.reshape(-1, values.shape[-1])
+        return shape[-2] * shape[-1]
+    return shape[-1]
+
+
+def channel_view(ref: WeightRef, values: np.ndarray) -> np.ndarray:
+    """(rows, channels) view whose columns are the output channels of the kernel."""
+    return values.reshape(-1, output_channels(ref))
 
 
 def assign_clusters(values: np.ndarray, k: int, init: str, preserve_sparsity: bool,
@@ -134,20 +142,32 @@ def cluster_weights(model, number_of_clusters: int, init: str = "kmeans++",
     clustered = clone_with_weights(model) if copy else model
     report = TransformReport(f"clustering ({number_of_clusters} clusters"
                              f"{', per channel' if per_channel else ''})")
-    assignments = []
+    refs = []
     for ref in select_weights(clustered, layers):
-        values = np.asarray(ref.variable.numpy())
-        view = channel_view(ref, values)
-        rows = view.shape[0] if per_channel else view.size
+        size = int(np.prod(ref.variable.shape))
+        rows = size // output_channels(ref) if per_channel else size
         if rows < number_of_clusters:
             report.skipped[ref.path] = (f"it has {rows} weights{' per channel' if per_channel else ''}"
                                         f", fewer than number_of_clusters={number_of_clusters}")
-            continue
+        else:
+            refs.append(ref)
+
+    def cluster_one(ref):
+        values = np.asarray(ref.variable.numpy())
+        view = channel_view(ref, values)
         assignment, clustered_values = assign_clusters(
             view, number_of_clusters, init, preserve_sparsity,
             columns=view.shape[1] if per_channel else None)
         ref.variable.assign(clustered_values.reshape(values.shape))
-        install_projection(ref.variable, assignment.keras_projection())
+        return assignment, assignment.keras_projection()
+
+    # numpy and TensorFlow release the GIL in their passes over the weights: the kernels are
+    # clustered side by side, one per core
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        done = list(pool.map(cluster_one, refs))
+    assignments = []
+    for ref, (assignment, projection) in zip(refs, done):
+        install_projection(ref.variable, projection)
         assignments.append((ref, assignment))
         report.applied.append(ref.path)
     if not assignments:

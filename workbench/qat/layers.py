@@ -38,14 +38,25 @@ def fake_quant(x, low, high, axis=None, narrow_range=False):
         x, low, high, num_bits=8, narrow_range=narrow_range, axis=axis)
 
 
-def quantize_kernel(kernel, per_channel: bool):
-    """Symmetric fake quantization of a kernel (per last-axis channel, or per tensor)."""
+def quantize_kernel(kernel, per_channel: bool, training=False):
+    """Symmetric fake quantization of a kernel (per last-axis channel, or per tensor).
+
+    The bound is a statistic of the kernel (as in tfmot), and it holds every weight, so the
+    gradient is the identity (straight through): in training the quantized kernel is
+    ``kernel + stop_gradient(quantized - kernel)``, which spares the backward pass the fake
+    quantization's own gradient op and a mask, a count and a division through the max. Exports
+    (``training=False``) keep the plain fake-quantization op the converter folds into int8.
+    """
     if per_channel:
         flat = ops.reshape(kernel, (-1, kernel.shape[-1]))
         bound = ops.maximum(ops.max(ops.abs(flat), axis=0), 1e-8)
-        return fake_quant(kernel, -bound, bound, axis=-1, narrow_range=True)
-    bound = ops.maximum(ops.max(ops.abs(kernel)), 1e-8)
-    return fake_quant(kernel, -bound, bound, narrow_range=True)
+        quantized = fake_quant(kernel, -bound, bound, axis=-1, narrow_range=True)
+    else:
+        bound = ops.maximum(ops.max(ops.abs(kernel)), 1e-8)
+        quantized = fake_quant(kernel, -bound, bound, narrow_range=True)
+    if training:
+        return kernel + ops.stop_gradient(quantized - kernel)
+    return quantized
 
 
 class OutputQuantizer:
@@ -106,7 +117,7 @@ class OutputQuantizer:
         Softmax, sigmoid and tanh are separate ops in TFLite: the values before them get a
         tracked range, the values after them the op's fixed range."""
         if self.use_bias:
-            outputs = outputs + self.bias
+            outputs = ops.add(outputs, self.bias)  # a BiasAdd: fused with the conv and its gradient
         fixed = FIXED_OUTPUT_RANGES.get(activation_name(self))
         if fixed is not None:
             return fake_quant(self.activation(self._quantize_output(outputs, training)), *fixed)
@@ -121,8 +132,10 @@ class OutputQuantizer:
             return fake_quant(x, *fixed)
         if not training:
             return fake_quant(x, self.range_min, self.range_max)
-        batch_min = ops.minimum(ops.min(x), 0.0)
-        batch_max = ops.maximum(ops.max(x), 0.0)
+        # The range is a statistic (no gradient through the batch's min and max: that would
+        # add masks, counts and divisions the size of the activation to every backward pass).
+        batch_min = ops.stop_gradient(ops.minimum(ops.min(x), 0.0))
+        batch_max = ops.stop_gradient(ops.maximum(ops.max(x), 0.0))
         first = ops.equal(self.range_seen, 0.0)
         low = ops.where(first, batch_min,
                         EMA_MOMENTUM * self.range_min + (1 - EMA_MOMENTUM) * batch_min)
@@ -149,7 +162,8 @@ class PerChannelWeights:
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class QuantConv2D(PerChannelWeights, OutputQuantizer, keras.layers.Conv2D):
     def call(self, inputs, training=None):
-        outputs = self.convolution_op(inputs, quantize_kernel(self.kernel, self.per_channel))
+        kernel = quantize_kernel(self.kernel, self.per_channel, training)
+        outputs = self.convolution_op(inputs, kernel)
         return self._finish(outputs, training)
 
 
@@ -158,7 +172,7 @@ class QuantDepthwiseConv2D(PerChannelWeights, OutputQuantizer, keras.layers.Dept
     def call(self, inputs, training=None):
         kernel = self.kernel  # (kh, kw, in, multiplier): channels are in x multiplier
         flat = ops.reshape(kernel, (kernel.shape[0], kernel.shape[1], -1))
-        quantized = ops.reshape(quantize_kernel(flat, self.per_channel), kernel.shape)
+        quantized = ops.reshape(quantize_kernel(flat, self.per_channel, training), kernel.shape)
         outputs = ops.depthwise_conv(inputs, quantized, strides=self.strides,
                                      padding=self.padding, dilation_rate=self.dilation_rate,
                                      data_format=self.data_format)
@@ -168,7 +182,8 @@ class QuantDepthwiseConv2D(PerChannelWeights, OutputQuantizer, keras.layers.Dept
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class QuantDense(OutputQuantizer, keras.layers.Dense):
     def call(self, inputs, training=None):
-        return self._finish(ops.matmul(inputs, quantize_kernel(self.kernel, False)), training)
+        kernel = quantize_kernel(self.kernel, False, training)
+        return self._finish(ops.matmul(inputs, kernel), training)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -181,7 +196,7 @@ class QuantConv2DTranspose(PerChannelWeights, OutputQuantizer, keras.layers.Conv
 
     def call(self, inputs, training=None):
         outputs = ops.conv_transpose(
-            inputs, quantize_kernel(self.kernel, False), strides=list(self.strides),
+            inputs, quantize_kernel(self.kernel, False, training), strides=list(self.strides),
             padding=self.padding, output_padding=self.output_padding,
             dilation_rate=self.dilation_rate, data_format=self.data_format)
         return self._finish(outputs, training)
@@ -199,7 +214,7 @@ class ChannelAffine(OutputQuantizer):
         bound = ops.maximum(ops.abs(multiplier), 1e-8)
         kernel = fake_quant(kernel, -bound, bound, axis=2, narrow_range=True)
         outputs = ops.depthwise_conv(inputs, kernel, strides=1, padding="valid")
-        return self._quantize_output(outputs + offset, training)
+        return self._quantize_output(ops.add(outputs, offset), training)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -77,8 +77,11 @@ def history_figure(trials: pd.DataFrame, device: str, unit: str = "points"):
                                 line={"shape": "hv", "color": "#31a354"}), row=1, col=1)
     figure.update_xaxes(title_text="trial", tickformat="d", dtick=1 if len(trials) <= 20
                         else None, row=1, col=1)
-    figure.update_yaxes(title_text=f"ms on {device} (estimated)", row=1, col=1)
-    figure.update_xaxes(title_text=f"ms on {device} (estimated)", row=1, col=2)
+    # latency axes start at 0 (a latency is never negative; plotly's padding went below it)
+    figure.update_yaxes(title_text=f"ms on {device} (estimated)", rangemode="tozero",
+                        row=1, col=1)
+    figure.update_xaxes(title_text=f"ms on {device} (estimated)", rangemode="tozero",
+                        row=1, col=2)
     figure.update_yaxes(title_text=f"{unit} lost", row=1, col=2)
     figure.update_layout(template="plotly_white", height=420)
     return figure
