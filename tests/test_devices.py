@@ -240,3 +240,18 @@ def test_cli_run_with_chosen_devices(fresh_workspace, tmp_path):
                                        for d in ("edge_tpu", "cortex_m7"))
     report = (out / "report.html").read_text()
     assert "edge_tpu, estimated" in report and "updatemenus" in report
+
+
+def test_a_reduction_is_rated_on_its_own_or_as_pooling_where_a_profile_has_no_rate():
+    import dataclasses
+
+    inputs = keras.Input((6, 6, 8))
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(inputs))
+    mean = [op for op in analyze_tflite(export(model, "int8")).ops if op.name == "MEAN"][0]
+    assert (mean.op_class, mean.macs) == ("reduce", 6 * 6 * 8)  # one pass over the input
+    phone = load_profile("phone_cpu_2019")
+    assert "reduce" not in phone.throughput["int8"]
+    assert phone.rate("int8", "reduce") == phone.rate("int8", "pool")
+    rated = dataclasses.replace(phone, throughput={"int8": {"reduce": 57.0, "pool": 1.5,
+                                                            "unknown": 0.1}})
+    assert (rated.rate("int8", "reduce"), rated.rate("int8", "elementwise")) == (57.0, 0.1)

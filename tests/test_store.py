@@ -61,6 +61,38 @@ def test_older_store_gains_new_columns(tmp_path):
     assert frame.loc[0, "run_id"] == "abc" and "latency_ms_all_cores" in frame.columns
 
 
+def test_estimates_follow_a_profile_edited_or_added_after_the_run(fresh_workspace, default_task):
+    """Reading the results estimates a stored variant again on a profile edited since (and on
+    one added since) and keeps the new figures; other devices keep theirs."""
+    from workbench.devices import estimate_tflite
+    from workbench.devices.profiles import BUILTIN_FOLDER
+    from workbench.pipeline import current_results
+
+    store = ExperimentStore(fresh_workspace)
+    row = run(default_task, make_config("int8"), store, latency_runs=2, progress=False)
+    before = store.results().iloc[0]
+    text = (BUILTIN_FOLDER / "cortex_m7.toml").read_text()
+    edited = text.replace("invoke_overhead_us = 30.0", "invoke_overhead_us = 5030.0")
+    assert edited != text
+    (fresh_workspace / "devices").mkdir(exist_ok=True)
+    (fresh_workspace / "devices" / "cortex_m7.toml").write_text(edited)
+    (fresh_workspace / "devices" / "my_board.toml").write_text(
+        edited.replace('name = "cortex_m7"', 'name = "my_board"'))
+    browsing = current_results(ExperimentStore(fresh_workspace, read_only=True))
+    assert store.results().loc[0, "est_ms__cortex_m7"] == before["est_ms__cortex_m7"]
+    frame = current_results(store)
+    assert browsing.loc[0, "est_ms__cortex_m7"] == pytest.approx(frame.loc[0, "est_ms__cortex_m7"])
+    expected = estimate_tflite(Path(row["tflite_path"]).read_bytes(), "cortex_m7",
+                               fresh_workspace).latency_ms
+    assert expected == pytest.approx(before["est_ms__cortex_m7"] + 5.0)  # 5 ms more per invoke
+    assert frame.loc[0, "est_ms__cortex_m7"] == pytest.approx(expected)
+    assert frame.loc[0, "est_ms__my_board"] == pytest.approx(expected)
+    assert frame.loc[0, "est_ms__edge_tpu"] == before["est_ms__edge_tpu"]
+    assert store.results().loc[0, "est_ms__cortex_m7"] == pytest.approx(expected)  # kept
+    stored = store.estimate_profiles()
+    assert current_results(store).equals(frame) and store.estimate_profiles() == stored
+
+
 def _stored_rows(workspace: Path) -> list[tuple]:
     database = workspace / "results.sqlite"
     if not database.exists():

@@ -241,9 +241,24 @@ def test_a_version_1_store_is_migrated(tmp_path):
         stored_path = db.execute("SELECT tflite_path FROM results").fetchone()[0]
         version = db.execute("PRAGMA user_version").fetchone()[0]
     assert "est_ms__edge_tpu" not in columns and stored_path == "artifacts/abc.tflite"
-    assert version == SCHEMA_VERSION == 4  # the machine column came with version 4
-    store.set_estimates("abc", {"est_ms__cortex_m7": 9.0})  # a new device: no schema change
+    assert version == SCHEMA_VERSION == 5  # estimates name their profile since version 5
+    assert store.estimate_profiles() == {("abc", "edge_tpu"): None}  # moved, from no profile
+    store.set_estimates("abc", {"est_ms__cortex_m7": 9.0}, {"cortex_m7": "f1"})  # a new device
     assert store.results().loc[0, "est_ms__cortex_m7"] == 9.0
+    assert store.estimate_profiles()[("abc", "cortex_m7")] == "f1"
+
+
+def test_a_version_4_store_gains_the_estimates_profile(tmp_path):
+    with sqlite3.connect(tmp_path / "results.sqlite") as db:
+        db.execute("CREATE TABLE results (run_id TEXT, model TEXT, cache_key TEXT UNIQUE)")
+        db.execute("CREATE TABLE estimates (run_id TEXT NOT NULL, device TEXT NOT NULL, "
+                   "measure TEXT NOT NULL, value REAL, PRIMARY KEY (run_id, device, measure))")
+        db.execute("INSERT INTO results VALUES ('abc', 'm', 'k')")
+        db.execute("INSERT INTO estimates VALUES ('abc', 'edge_tpu', 'est_ms', 2.5)")
+        db.execute("PRAGMA user_version = 4")
+    store = ExperimentStore(tmp_path)
+    assert store.results().loc[0, "est_ms__edge_tpu"] == 2.5
+    assert store.estimate_profiles() == {("abc", "edge_tpu"): None}
 
 
 def test_doctor_reports_versions_and_what_is_missing(tmp_path, capsys, monkeypatch):

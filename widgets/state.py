@@ -55,12 +55,14 @@ class AppState(traitlets.HasTraits):
         return self.store
 
     def refresh(self) -> None:
-        """Reload every stored row."""
+        """Reload every stored row, its estimates from the device profiles as they are now."""
+        from workbench.pipeline import current_results
+
         if self.store is None:
             self.results = pd.DataFrame()
             return
         try:
-            self.results = self.store.results()
+            self.results = current_results(self.store)
         except WorkbenchError as error:
             self.say(str(error), "error")
             self.results = pd.DataFrame()

@@ -324,11 +324,49 @@ def _device_names(devices, store: ExperimentStore) -> list[str]:
 
 
 def _with_estimates(store: ExperimentStore, row: dict, tflite: bytes, devices) -> dict:
-    from workbench.devices.estimate import device_columns
+    from workbench.devices.estimate import device_columns, profile_fingerprint
 
     columns = device_columns(tflite, devices, store.workspace)
-    store.set_estimates(row["run_id"], columns)
+    store.set_estimates(row["run_id"], columns,
+                        {device: profile_fingerprint(device, store.workspace)
+                         for device in devices})
     return {**row, **columns}
+
+
+def current_results(store: ExperimentStore, model: str | None = None):
+    """``store.results(model)`` with every device estimate from the profiles as they are now:
+    a row whose estimates came from a profile edited since (or from an older estimator, or
+    that has none for a device added since) is estimated again from its stored ``.tflite``,
+    and the new estimates are stored. The host is left as stored until it is calibrated.
+
+        >>> frame = current_results(ExperimentStore("ws"))                  # doctest: +SKIP
+    """
+    from workbench.devices.estimate import device_columns, profile_fingerprint
+    from workbench.devices.host import host_calibrated
+
+    frame = store.results(model)
+    if frame.empty:
+        return frame
+    devices = [device for device in _device_names(None, store)
+               if device != "host" or host_calibrated(store.workspace)]
+    wanted = {device: profile_fingerprint(device, store.workspace) for device in devices}
+    stored = store.estimate_profiles()
+    refreshed = {}
+    for run_id in frame["run_id"]:
+        stale = [device for device in devices if stored.get((run_id, device)) != wanted[device]]
+        if not stale or not store.artifact_path(run_id).is_file():
+            continue  # a lost artifact keeps its stored estimates (doctor reports it)
+        refreshed[run_id] = device_columns(store.read_tflite(run_id), stale, store.workspace)
+        store.set_estimates(run_id, refreshed[run_id],
+                            {device: wanted[device] for device in stale})
+    if not refreshed:
+        return frame
+    if not store.read_only:
+        return store.results(model)
+    for run_id, columns in refreshed.items():  # a read-only store: shown, not kept
+        for name, value in columns.items():
+            frame.loc[frame["run_id"] == run_id, name] = value
+    return frame
 
 
 def _convert(task: Task, recipe: Recipe, progress: bool) -> tuple[bytes, str]:

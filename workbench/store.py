@@ -1,8 +1,9 @@
 """The experiment store: result rows in SQLite, ``.tflite`` artifacts beside them.
 
 ``<workspace>/results.sqlite`` holds one row per variant (table ``results``) and the device
-estimates in a long table (``estimates``: run_id, device, measure, value), so a new device
-never changes the schema while another process writes. ``<workspace>/artifacts/`` holds each
+estimates in a long table (``estimates``: run_id, device, measure, value, and the fingerprint
+of the profile they came from), so a new device never changes the schema while another process
+writes. ``<workspace>/artifacts/`` holds each
 variant's ``<run_id>.tflite`` and ``<run_id>.json`` (its row, from which ``rebuild`` restores
 a lost store). Paths are kept relative to the workspace, and the store never writes or
 deletes a file outside its own folder, so a workspace can be moved or copied.
@@ -66,7 +67,7 @@ KEY_COLUMNS = {
 ALL_COLUMNS = {**RESULT_COLUMNS, **KEY_COLUMNS}
 # Per-device estimates, shown as columns '<measure>__<device>' in results frames.
 DEVICE_MEASURES = ("est_ms", "fits", "accel_fraction")
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DATABASE = "results.sqlite"
 LOCK_WAIT_S = 30  # how long a write waits for another process's
 ARTIFACTS = "artifacts"
@@ -283,21 +284,38 @@ class ExperimentStore:
             if path.parent == self.artifacts:
                 path.unlink(missing_ok=True)
 
-    def set_estimates(self, run_id: str, columns: dict) -> None:
-        """Store a row's device estimates, given as ``{'<measure>__<device>': value}``.
+    def set_estimates(self, run_id: str, columns: dict,
+                      profiles: dict[str, str] | None = None) -> None:
+        """Store a row's device estimates, given as ``{'<measure>__<device>': value}``, with
+        the fingerprint of each device's profile (``profiles``: ``{device: fingerprint}``).
         A read-only store keeps nothing (the estimates are cheap to compute again)."""
+        profiles = profiles or {}
         values = []
         for name, value in columns.items():
             parts = split_device_column(name)
             if parts is None:
                 raise ValueError(f"'{name}' is not a per-device column name; expected "
                                  f"<measure>__<device> with a measure of {DEVICE_MEASURES}.")
-            values.append((run_id, parts[1], parts[0], value))
+            values.append((run_id, parts[1], parts[0], value, profiles.get(parts[1])))
         if not values or self.read_only:
             return
         with self._connect(write=True) as db:
-            db.executemany("INSERT OR REPLACE INTO estimates (run_id, device, measure, value) "
-                           "VALUES (?, ?, ?, ?)", values)
+            db.executemany("INSERT OR REPLACE INTO estimates (run_id, device, measure, value, "
+                           "profile) VALUES (?, ?, ?, ?, ?)", values)
+
+    def estimate_profiles(self) -> dict[tuple[str, str], str | None]:
+        """``{(run_id, device): fingerprint}`` of the profile each stored estimate came from
+        (None: stored before fingerprints were kept, or by a read-only copy)."""
+        if not self.database.exists():
+            return {}
+        with self._connect() as db:
+            if not _has_table(db, "estimates"):
+                return {}
+            has_profile = "profile" in [row[1] for row in
+                                        db.execute("PRAGMA table_info(estimates)")]
+            column = "profile" if has_profile else "NULL"
+            return {(run_id, device): profile for run_id, device, profile in db.execute(
+                f"SELECT run_id, device, MAX({column}) FROM estimates GROUP BY run_id, device")}
 
     def results(self, model: str | None = None):
         """All rows (or one model's) as a DataFrame, oldest first: result columns, then the
@@ -313,7 +331,8 @@ class ExperimentStore:
                 rows = [self._with_paths(row)
                         for row in db.execute(query + " ORDER BY created_at", params)]
                 if _has_table(db, "estimates"):
-                    estimates = db.execute("SELECT * FROM estimates").fetchall()
+                    estimates = db.execute(
+                        "SELECT run_id, device, measure, value FROM estimates").fetchall()
         by_run = {row["run_id"]: row for row in rows}
         for run_id, device, measure, value in estimates:
             if run_id in by_run:

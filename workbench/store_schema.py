@@ -8,6 +8,9 @@ Schema versions (SQLite ``PRAGMA user_version``):
 - 2: estimates in their own long table; ``tflite_path`` relative to the workspace;
 - 3: the task's metric on every row (``metric``, ``higher_is_better``, ``score``,
   ``float_score``, ``score_drop``); older rows were scored by top-1 accuracy.
+- 4: the machine that measured each row (``machine``).
+- 5: each estimate names the device profile it came from (``estimates.profile``, a
+  fingerprint), so estimates of an edited profile are computed again; older ones have none.
 
 ``migrate`` runs inside the caller's immediate transaction, so one process migrates and any
 other waits, then finds the work done.
@@ -37,7 +40,10 @@ def migrate(db, workspace, target: int) -> None:
         if name not in present:
             db.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
     db.execute("CREATE TABLE IF NOT EXISTS estimates (run_id TEXT NOT NULL, device TEXT NOT "
-               "NULL, measure TEXT NOT NULL, value REAL, PRIMARY KEY (run_id, device, measure))")
+               "NULL, measure TEXT NOT NULL, value REAL, profile TEXT, "
+               "PRIMARY KEY (run_id, device, measure))")
+    if "profile" not in [row[1] for row in db.execute("PRAGMA table_info(estimates)")]:
+        db.execute("ALTER TABLE estimates ADD COLUMN profile TEXT")
     for name in present:
         _move_estimate_column(db, name)
     db.execute(f"UPDATE results SET tflite_path = '{ARTIFACTS}/' || run_id || '.tflite'")

@@ -289,8 +289,9 @@ def _index(split_root: Path, classes: list[str], root: Path, skipped: list) -> S
                     size = image.size
                     image.verify()
             except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+                reason = str(error).replace(str(path), where)  # the file named one way only
                 raise DataError(
-                    f"'{where}' is not a readable image ({type(error).__name__}: {error}). "
+                    f"'{where}' is not a readable image ({type(error).__name__}: {reason}). "
                     "Expected a JPEG, PNG, BMP or GIF file: replace or delete it.") from None
             split.paths.append(path)
             split.labels.append(label)

@@ -14,11 +14,17 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 
 from workbench.devices.graph import GraphCost, OpCost, analyze_tflite, element_count
 from workbench.devices.profiles import DeviceProfile, load_profile
 from workbench.tflite_inspect import TFLiteModelInfo, inspect_tflite
+
+
+# Raise when the estimate's arithmetic changes: stored estimates made by another version are
+# computed again when results are read (``workbench.pipeline.current_results``).
+ESTIMATOR_VERSION = 1
 
 
 @dataclass
@@ -201,6 +207,19 @@ def _notes(profile, estimate, graph, unknown) -> list[str]:
         notes.append(f"the model is {estimate.flash_bytes:,} bytes, the device stores "
                      f"{profile.flash_bytes:,}")
     return notes
+
+
+def profile_fingerprint(device: str, workspace=None) -> str:
+    """What an estimate on ``device`` is computed from, as a short hash: the profile's values,
+    its fallback's, and ``ESTIMATOR_VERSION``. An edited profile gets another fingerprint.
+
+        >>> profile_fingerprint("cortex_m7") == profile_fingerprint("cortex_m7")   # doctest: +SKIP
+        True
+    """
+    profile = load_profile(device, workspace)
+    fallback = load_profile(profile.fallback, workspace) if profile.fallback else None
+    text = f"{ESTIMATOR_VERSION}|{profile!r}|{fallback!r}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def device_columns(tflite, devices, workspace=None) -> dict:

@@ -30,7 +30,7 @@ from workbench.progress import track
 
 CHAIN = 4  # layers per micro-benchmark
 RUNS = 20
-CALIBRATION_VERSION = 5
+CALIBRATION_VERSION = 6
 WEIGHTED = ("conv", "depthwise", "fully_connected")
 
 
@@ -44,6 +44,7 @@ def _layers(op_class: str):
         "depthwise": ((56, 56, 96), lambda: keras.layers.DepthwiseConv2D(3, padding="same")),
         "fully_connected": ((1024,), lambda: keras.layers.Dense(1024)),
         "pool": ((56, 56, 64), lambda: keras.layers.AveragePooling2D(3, 1, padding="same")),
+        "reduce": ((56, 56, 64), lambda: keras.layers.GlobalAveragePooling2D(keepdims=True)),
         "elementwise": ((56, 56, 64), lambda: keras.layers.Multiply()),
         "data_movement": ((112, 112, 96), lambda: keras.layers.ZeroPadding2D(((1, 0), (0, 0)))),
         "overhead": ((4,), lambda: keras.layers.Multiply()),
@@ -55,6 +56,9 @@ def _chain(op_class: str, length: int):
 
     shape, make = _layers(op_class)
     inputs = keras.Input(shape)
+    if op_class == "reduce":  # a reduction shrinks its input: ``length`` of them side by side
+        return keras.Model(inputs, keras.layers.Concatenate()([make()(inputs)
+                                                               for _ in range(length)]))
     x = inputs
     for _ in range(length):
         layer = make()
@@ -98,7 +102,7 @@ def calibrate(progress: bool = True) -> dict:
     """Time the micro-benchmarks; returns the profile table (see ``profile_from_dict``)."""
     dtypes = ("float32", "dynamic_range", "int8", "int16x8")
     jobs = [(c, d) for d in dtypes for c in ("conv", "depthwise", "fully_connected", "pool",
-                                             "elementwise", "data_movement")
+                                             "reduce", "elementwise", "data_movement")
             if d != "dynamic_range" or c in WEIGHTED]
     invoke_ms = _time_ms(_convert(_chain("overhead", 1), "float32"))
     op_ms = max((_time_ms(_convert(_chain("overhead", 4 * CHAIN + 1), "float32")) - invoke_ms)
@@ -113,7 +117,7 @@ def calibrate(progress: bool = True) -> dict:
             throughput[dtype][op_class] = macs / ms / 1e6
     bandwidth = [moved / ms / 1e6 for (op_class, _), (ms, _, moved) in measured.items()
                  if op_class == "data_movement"]
-    for op_class in ("pool", "elementwise"):  # hybrid kernels exist only for weighted ops
+    for op_class in ("pool", "reduce", "elementwise"):  # hybrid kernels: weighted ops only
         throughput["dynamic_range"][op_class] = throughput["float32"][op_class]
     for rates in throughput.values():
         rates["broadcast"] = rates["elementwise"]
@@ -209,6 +213,14 @@ def _read(path: Path) -> dict:
         return json.loads(path.read_text()) if path.is_file() else {}
     except (OSError, ValueError):
         return {}
+
+
+def host_calibrated(workspace=None) -> bool:
+    """Whether this machine's host profile is ready (no calibration would run)."""
+    from workbench.workspace import resolve_workspace
+
+    path = resolve_workspace(workspace) / "devices" / "host-calibration.json"
+    return _cache_key() in (_read(path).get("key"), _read(_machine_cache()).get("key"))
 
 
 def host_profile(workspace=None, recalibrate: bool = False,

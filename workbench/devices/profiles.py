@@ -24,6 +24,7 @@ BUILTIN_FOLDER = Path(__file__).parent / "profiles"
 DTYPES = ("float32", "float16", "dynamic_range", "int8", "int16x8")
 KINDS = ("cpu", "gpu", "edge_tpu", "dsp", "mcu")
 RATE_CLASSES = (*OP_CLASSES, "unknown")
+RATE_FALLBACKS = {"reduce": "pool"}  # reductions were rated as pooling before they had a class
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,11 @@ class DeviceProfile:
         return (*self.throughput, *self.runs_as)
 
     def rate(self, dtype: str, op_class: str) -> float:
-        """G MAC/s for ``op_class`` in ``dtype`` (the 'unknown' rate for classes not listed)."""
+        """G MAC/s for ``op_class`` in ``dtype``: a 'reduce' not listed takes the 'pool' rate,
+        other classes not listed the 'unknown' rate."""
         rates = self.throughput[self.runs_as.get(dtype, dtype)]
+        if op_class not in rates and op_class in RATE_FALLBACKS:
+            op_class = RATE_FALLBACKS[op_class]
         return rates.get(op_class, rates["unknown"])
 
 
