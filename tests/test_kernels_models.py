@@ -56,7 +56,7 @@ def test_application_networks_int8_are_bit_exact(name):
 
 
 def test_qat_graph_with_concatenate_resize_rescaling_and_transpose_conv(default_task):
-    from test_qat_graphs import mixed_model
+    from model_builders import mixed_model
 
     from workbench.finetune import fine_tune
     from workbench.qat import convert_qat, quantize_model

@@ -91,6 +91,16 @@ def test_estimates_follow_a_profile_edited_or_added_after_the_run(fresh_workspac
     assert store.results().loc[0, "est_ms__cortex_m7"] == pytest.approx(expected)  # kept
     stored = store.estimate_profiles()
     assert current_results(store).equals(frame) and store.estimate_profiles() == stored
+    # a profile removed, another broken: the one's estimates are gone, the rest still shown
+    (fresh_workspace / "devices" / "my_board.toml").unlink()
+    (fresh_workspace / "devices" / "broken.toml").write_text(
+        edited.replace("memory_bandwidth_gb_s", "# memory_bandwidth_gb_s"))
+    frame = current_results(store)
+    assert "est_ms__my_board" not in frame.columns and "est_ms__broken" not in frame.columns
+    assert frame.loc[0, "est_ms__cortex_m7"] == pytest.approx(expected) and len(frame) == 1
+    with pytest.warns(UserWarning, match="broken.toml.*memory_bandwidth_gb_s.*left out"):
+        again = run(default_task, make_config("int8"), store, latency_runs=2, progress=False)
+    assert again["cached"] and again["est_ms__cortex_m7"] == pytest.approx(expected)
 
 
 def _stored_rows(workspace: Path) -> list[tuple]:

@@ -544,3 +544,21 @@ def test_picking_layers_on_the_sensitivity_chart_runs_int8_with_them(app):
     state.task = None  # the variant's model is not the loaded one: no layer names to show
     explorer.show(row["run_id"])
     assert "Load model 'default' in Model and data" in explorer.details.graph_note.text
+
+
+def test_where_the_time_goes_adds_the_cost_per_invoke_to_the_ops(default_task):
+    from widgets.details import TOP_OPS, time_figure
+    from workbench.devices import estimate_tflite
+    from workbench.ptq import convert
+    from workbench.recipes import make_config
+
+    samples = default_task.dataset.calibration_inputs(16)
+    tflite = convert(default_task.model, make_config("int8", {"calibration_samples": 16}),
+                     samples, progress=False)
+    estimate = estimate_tflite(tflite, "edge_tpu")
+    assert len(estimate.op_times) <= TOP_OPS  # every op gets its bar
+    figure = time_figure(estimate)
+    bars = dict(zip(figure["data"][0]["y"], figure["data"][0]["x"]))
+    assert bars["per invoke"] > 1.0  # the USB Edge TPU's fixed cost dominates a tiny model
+    assert sum(bars.values()) == pytest.approx(estimate.latency_ms)
+    assert f"where the {estimate.latency_ms:.3g} ms go" in figure["layout"]["title"]["text"]

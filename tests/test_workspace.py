@@ -282,3 +282,21 @@ def test_doctor_in_a_process_exits_non_zero_on_an_unusable_workspace(tmp_path):
     done = run_cli("doctor", "--workspace", str(blocker / "ws"))
     assert done.returncode == 1
     assert "[FAIL] workspace" in done.stdout and "fix: pass --workspace" in done.stdout
+
+
+def test_a_broken_profile_file_is_said_and_the_app_opens_with_the_other_devices(
+        fresh_workspace, default_task):
+    from widgets import WorkbenchApp
+    from workbench.pipeline import run
+    from workbench.recipes import make_config
+    from workbench.store import ExperimentStore
+
+    run(default_task, make_config("float32"), ExperimentStore(fresh_workspace), latency_runs=2,
+        progress=False)
+    (fresh_workspace / "devices").mkdir(exist_ok=True)
+    (fresh_workspace / "devices" / "broken.toml").write_text('name = "broken"\nkind = "cpu"\n')
+    app = WorkbenchApp(fresh_workspace)
+    assert app.state.message_kind == "warning"
+    assert "broken.toml" in app.state.message and "left out" in app.state.message
+    assert len(app.state.results) == 1 and "est_ms__cortex_m7" in app.state.results.columns
+    assert "est_ms__broken" not in app.state.results.columns

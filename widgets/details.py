@@ -123,17 +123,26 @@ def verdict_html(estimate) -> str:
 
 
 def time_figure(estimate) -> dict:
-    """Where the time goes: the ops that take longest on the device (a horizontal bar each)."""
+    """Where the time goes: the ops that take longest on the device (a horizontal bar each),
+    and the fixed cost of each invoke (with hand-overs and weight streaming), so that the bars
+    of a small model add up to its estimate."""
     ops = sorted(estimate.op_times, key=lambda op: -op["us"])[:TOP_OPS][::-1]
-    colours = ["#31a354" if op["runs_on"] == estimate.device else "#e6550d" for op in ops]
-    return {"data": [{"type": "bar", "orientation": "h", "x": [op["us"] / 1000 for op in ops],
-                      "y": [f"{op['index']}: {op['op']}" for op in ops],
-                      "marker": {"color": colours},
-                      "text": [escape(op["runs_on"]) for op in ops],
+    bars = [(op["us"] / 1000, f"{op['index']}: {op['op']}", op["runs_on"],
+             "#31a354" if op["runs_on"] == estimate.device else "#e6550d") for op in ops]
+    fixed_ms = (estimate.latency_ms or 0.0) - sum(op["us"] for op in estimate.op_times) / 1000
+    if fixed_ms > 1e-6:
+        bars.append((fixed_ms, "per invoke", estimate.device, "#969696"))
+    total = "time" if estimate.latency_ms is None else f"{estimate.latency_ms:.3g} ms"
+    shown = f"the {len(ops)} slowest of {len(estimate.op_times)} ops" \
+        if len(ops) < len(estimate.op_times) else "every op"
+    return {"data": [{"type": "bar", "orientation": "h", "x": [bar[0] for bar in bars],
+                      "y": [bar[1] for bar in bars], "marker": {"color": [bar[3] for bar in bars]},
+                      "text": [escape(bar[2]) for bar in bars],
                       "hovertemplate": "%{y}: %{x:.3g} ms on %{text}<extra></extra>"}],
-            "layout": {"height": 120 + 22 * len(ops), "template": "plotly_white",
-                       "title": {"text": f"where the time goes on {escape(estimate.device)} "
-                                         "(green: on the device, orange: fallback)",
+            "layout": {"height": 120 + 22 * len(bars), "template": "plotly_white",
+                       "title": {"text": f"where the {total} go on "
+                                         f"{escape(estimate.device)}: {shown} (green: on the "
+                                         "device, orange: fallback, grey: per invoke)",
                                  "font": {"size": 13}},
                        "xaxis": {"title": {"text": "estimated ms"}},
                        "margin": {"l": 190, "r": 20, "t": 40, "b": 40}}}

@@ -61,6 +61,11 @@ class AppState(traitlets.HasTraits):
         if self.store is None:
             self.results = pd.DataFrame()
             return
+        from workbench.devices.profiles import usable_devices
+
+        problems = usable_devices(self.workspace)[1]
+        if problems:  # one broken profile file: said, the other devices still shown
+            self.say(" ".join(problems), "warning")
         try:
             self.results = current_results(self.store)
         except WorkbenchError as error:

@@ -313,10 +313,18 @@ def machine_name() -> str:
 
 
 def _device_names(devices, store: ExperimentStore) -> list[str]:
-    from workbench.devices import available_devices, load_profile
+    """``devices`` checked, or every device whose profile loads (a broken profile file is
+    warned about and left out, not a reason to fail the run)."""
+    import warnings
+
+    from workbench.devices import load_profile
+    from workbench.devices.profiles import usable_devices
 
     if devices is None:
-        return available_devices(store.workspace)
+        names, problems = usable_devices(store.workspace)
+        for problem in problems:
+            warnings.warn(problem, stacklevel=3)
+        return names
     names = list(devices)
     for name in names:
         load_profile(name, store.workspace)  # an unknown name fails here, listing the known
@@ -337,17 +345,24 @@ def current_results(store: ExperimentStore, model: str | None = None):
     """``store.results(model)`` with every device estimate from the profiles as they are now:
     a row whose estimates came from a profile edited since (or from an older estimator, or
     that has none for a device added since) is estimated again from its stored ``.tflite``,
-    and the new estimates are stored. The host is left as stored until it is calibrated.
+    and the new estimates are stored. The host is left as stored until it is calibrated;
+    estimates of a device whose profile is gone (or no longer loads) are left out.
 
         >>> frame = current_results(ExperimentStore("ws"))                  # doctest: +SKIP
     """
     from workbench.devices.estimate import device_columns, profile_fingerprint
     from workbench.devices.host import host_calibrated
+    from workbench.devices.profiles import usable_devices
+    from workbench.store import device_columns_of, split_device_column
 
     frame = store.results(model)
     if frame.empty:
         return frame
-    devices = [device for device in _device_names(None, store)
+    usable = usable_devices(store.workspace)[0]
+    gone = [column for column in device_columns_of(frame.columns)
+            if split_device_column(column)[1] not in usable]
+    frame = frame.drop(columns=gone)
+    devices = [device for device in usable
                if device != "host" or host_calibrated(store.workspace)]
     wanted = {device: profile_fingerprint(device, store.workspace) for device in devices}
     stored = store.estimate_profiles()
@@ -362,7 +377,7 @@ def current_results(store: ExperimentStore, model: str | None = None):
     if not refreshed:
         return frame
     if not store.read_only:
-        return store.results(model)
+        return store.results(model).drop(columns=gone)
     for run_id, columns in refreshed.items():  # a read-only store: shown, not kept
         for name, value in columns.items():
             frame.loc[frame["run_id"] == run_id, name] = value

@@ -185,6 +185,24 @@ def available_devices(workspace=None) -> list[str]:
     return ["host", *sorted(name for name in profile_files(workspace) if name != "host")]
 
 
+def usable_devices(workspace=None) -> tuple[list[str], list[str]]:
+    """The devices whose profiles load (``host`` always: it is calibrated when first used), and
+    one message per profile file that does not, so one broken file leaves the others usable.
+
+        >>> names, problems = usable_devices("ws")                     # doctest: +SKIP
+    """
+    names, problems = [], []
+    for name in available_devices(workspace):
+        try:
+            if name != "host":
+                load_profile(name, workspace)
+        except WorkbenchError as error:
+            problems.append(f"{error} Its estimates are left out until the file is fixed.")
+            continue
+        names.append(name)
+    return names, problems
+
+
 def load_profile(name_or_path, workspace=None) -> DeviceProfile:
     """A profile by name (built-in, the workspace's, or ``host``) or from a ``.toml`` path."""
     if str(name_or_path).endswith(".toml"):

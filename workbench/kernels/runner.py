@@ -88,6 +88,7 @@ class IntegerModel:
         self.model = model_bytes(tflite)
         self.info = inspect_tflite(self.model)
         self.options = _builtin_options(self.model)
+        self._alone: dict[int, object] = {}  # op index -> LiteRT interpreter of that op alone
 
     @cached_property
     def constants(self) -> dict[int, np.ndarray]:
@@ -114,7 +115,9 @@ class IntegerModel:
         if op.name in OPS and not _runs_in_float(self.info, op):
             results = OPS[op.name](OpCall(self.info, index, self.options[index], values))
         else:
-            results = _delegated(self.model, self.info, op, values)
+            if index not in self._alone:  # built once per model, not once per call
+                self._alone[index] = _single_op_interpreter(self.model, index)
+            results = _delegated(self._alone[index], self.info, op, values)
         for position, result in zip(op.outputs, results):  # shapes as computed: a
             values[position] = np.asarray(result)  # flatbuffer's can be stale (dynamic batch)
 
@@ -201,16 +204,20 @@ def checked_inputs(info: TFLiteModelInfo, inputs) -> dict[int, np.ndarray]:
     return found
 
 
-def _delegated(model: bytes, info: TFLiteModelInfo, op, values) -> list[np.ndarray]:
-    """Run one op in LiteRT as a model of that op alone, fed our values: in its reference
-    kernels, or its default ones for an op that has no reference kernel."""
+def _single_op_interpreter(model: bytes, op_index: int):
+    """A LiteRT interpreter of op ``op_index`` alone: its reference kernel, or its default one
+    for an op that has no reference kernel (ELU...)."""
     from workbench.kernels.litert import litert_interpreter
 
-    alone = single_op_model(model, op.index)
+    alone = single_op_model(model, op_index)
     try:
-        runner = litert_interpreter(alone, "reference", keep_all=False)
-    except ValueError:  # an op LiteRT has no reference kernel for (ELU...): its default one
-        runner = litert_interpreter(alone, "default", keep_all=False)
+        return litert_interpreter(alone, "reference", keep_all=False)
+    except ValueError:
+        return litert_interpreter(alone, "default", keep_all=False)
+
+
+def _delegated(runner, info: TFLiteModelInfo, op, values) -> list[np.ndarray]:
+    """Run one op in ``runner`` (``_single_op_interpreter``), fed our values."""
     for detail, index in zip(runner.get_input_details(), variable_inputs(info, op)):
         runner.set_tensor(detail["index"], values[index])
     runner.invoke()
