@@ -562,3 +562,10 @@ def test_where_the_time_goes_adds_the_cost_per_invoke_to_the_ops(default_task):
     assert bars["per invoke"] > 1.0  # the USB Edge TPU's fixed cost dominates a tiny model
     assert sum(bars.values()) == pytest.approx(estimate.latency_ms)
     assert f"where the {estimate.latency_ms:.3g} ms go" in figure["layout"]["title"]["text"]
+
+
+def test_results_latencies_keep_three_significant_digits():
+    from widgets.results_panel import _format
+
+    assert [_format(value, 1.0, "3 digits") for value in (1.996, 0.00668, 16.72, 123.4)] == \
+        ["2.00", "0.00668", "16.7", "123"]

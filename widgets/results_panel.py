@@ -30,8 +30,8 @@ def _columns(device: str) -> list[tuple]:
         ("x smaller", "x_smaller", 1.0, ".2f", "high"),
         ("Gzip (KB)", "gzip_bytes", 1 / 1024, ".1f", "low"),
         ("x smaller (gzip)", "x_smaller_gzip", 1.0, ".2f", "high"),
-        ("Host latency (ms)", "latency_ms", 1.0, ".3g", "low"),
-        (f"{device} latency (ms, est.)", f"est_ms__{device}", 1.0, ".3g", "low"),
+        ("Host latency (ms)", "latency_ms", 1.0, "3 digits", "low"),
+        (f"{device} latency (ms, est.)", f"est_ms__{device}", 1.0, "3 digits", "low"),
         (f"x faster ({device})", "x_faster", 1.0, ".2f", "high"),
         (f"Fits {device}", f"fits__{device}", None, "yesno", "high"),
         ("Zeros in kernels (%)", "weight_sparsity", 100.0, ".1f", None),
@@ -52,6 +52,8 @@ def _format(value, scale, fmt) -> str:
         return str(value)
     if fmt == "yesno":
         return "yes" if int(value) else "no"
+    if fmt == "3 digits":  # 1.996 -> 2.00 (as the charts' hover says), 123.4 -> 123
+        return format(float(value) * scale, "#.3g").rstrip(".")
     return format(float(value) * scale, fmt)
 
 
