@@ -56,13 +56,12 @@ class AppState(traitlets.HasTraits):
 
     def refresh(self) -> None:
         """Reload every stored row, its estimates from the device profiles as they are now."""
+        from workbench.devices.profiles import usable_devices
         from workbench.pipeline import current_results
 
         if self.store is None:
             self.results = pd.DataFrame()
             return
-        from workbench.devices.profiles import usable_devices
-
         problems = usable_devices(self.workspace)[1]
         if problems:  # one broken profile file: said, the other devices still shown
             self.say(" ".join(problems), "warning")
