@@ -120,6 +120,24 @@ def test_runs_on_other_data_are_compared_with_their_own_baseline():
     assert list(subject_labels(frame)) == ["m on digits", "m on mine", "m on mine"]
 
 
+def test_hardware_answers_put_the_workspaces_own_boards_of_their_kind_first(tmp_path):
+    from workbench.advisor import hardware_devices
+    from workbench.devices.profiles import load_profile
+
+    folder = tmp_path / "devices"
+    folder.mkdir()
+    mcu = open(load_profile("cortex_m7").source.strip("'")).read()
+    (folder / "board.toml").write_text(mcu.replace('name = "cortex_m7"', 'name = "board"'))
+    (folder / "mislabelled.toml").write_text(mcu)  # its name is cortex_m7: left out
+    cpu = open(load_profile("raspberry_pi_4").source.strip("'")).read()
+    (folder / "my_pi.toml").write_text(cpu.replace('name = "raspberry_pi_4"', 'name = "my_pi"'))
+    assert hardware_devices("microcontroller", tmp_path) == ["board", "cortex_m7"]
+    assert hardware_devices("cpu", tmp_path) == ["my_pi", "phone_cpu_2019", "host"]
+    assert hardware_devices("gpu", tmp_path) == ["mobile_gpu"]
+    advice = recommend("unlabelled", "microcontroller", "size", 1.0, workspace=tmp_path)
+    assert advice.devices == ["board", "cortex_m7"] and advice.recipes[0] == "int8"
+
+
 def test_recommendations_for_the_edge_tpu_and_bad_answers():
     assert recommend("unlabelled", "edge_tpu", "latency", 1.0).recipes == ["int8"]
     with pytest.raises(ValueError, match="Received hardware='tpu'"):

@@ -1,6 +1,7 @@
 """Device profiles and estimates, on graphs small enough to check by hand."""
 
 import json
+import re
 
 import keras
 import numpy as np
@@ -8,7 +9,8 @@ import pytest
 
 from conftest import run_cli
 from workbench.devices import analyze_tflite, available_devices, estimate_tflite, plan_arena
-from workbench.devices.profiles import load_profile, profile_from_dict, read_profile_file
+from workbench.devices.profiles import (load_profile, profile_from_dict, read_profile_file,
+                                        usable_devices)
 from workbench.errors import ModelLoadError, WorkbenchError
 from workbench.ptq import convert
 from workbench.recipes import make_config
@@ -156,8 +158,8 @@ def test_bad_profiles_and_files(tmp_path, small):
     with pytest.raises(WorkbenchError, match=r"'mine' has no field 'throughput'\. Expected a dict"):
         profile_from_dict({"name": "x", "description": "d", "kind": "cpu"}, "'mine'")
     broken = tmp_path / "broken.toml"
-    broken.write_text(open(load_profile("raspberry_pi_4").source.strip("'")).read().replace(
-        "conv = 15.0", "conv = -1"))
+    text = open(load_profile("raspberry_pi_4").source.strip("'")).read()
+    broken.write_text(re.sub(r"^conv = .*$", "conv = -1", text, count=1, flags=re.MULTILINE))
     with pytest.raises(WorkbenchError,
                        match=r"'throughput.float32.conv' received -1\.0\. Expected a finite"):
         read_profile_file(broken)
@@ -172,10 +174,18 @@ def test_user_profiles_join_the_list(tmp_path):
     folder.mkdir()
     source = load_profile("cortex_m7").source.strip("'")
     (folder / "my_mcu.toml").write_text(open(source).read().replace(
-        'name = "cortex_m7"', 'name = "my_mcu"').replace("ram_bytes = 512_000",
+        'name = "cortex_m7"', 'name = "my_mcu"').replace("ram_bytes = 524_288",
                                                          "ram_bytes = 64_000"))
     assert available_devices(tmp_path) == ["host", *sorted(BUILT_IN + ["my_mcu"])]
     assert load_profile("my_mcu", tmp_path).ram_bytes == 64_000
+    # a copy that keeps its original's name inside would estimate under another name
+    (folder / "copied.toml").write_text(open(source).read())
+    with pytest.raises(WorkbenchError, match=r"named 'cortex_m7' inside but listed by its file "
+                                             r"name, 'copied'\. Expected name = \"copied\""):
+        load_profile("copied", tmp_path)
+    names, problems = usable_devices(tmp_path)
+    assert "copied" not in names and "my_mcu" in names and "cortex_m7" in names
+    assert len(problems) == 1 and "copied.toml" in problems[0]
 
 
 def test_host_profile_is_calibrated_once_and_drives_the_host_estimate(workspace, ptq_rows,

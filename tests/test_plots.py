@@ -78,9 +78,11 @@ def test_device_latency_marks_variants_that_do_not_fit():
     figure = tradeoff_figure(frame, latency="est_ms__mcu", device_menu=True)
     visible = [trace for trace in figure.data if trace.visible is not False]
     names = [trace.name for trace in visible]
-    assert names == ["int8", "does not run or fit (mcu)", "Pareto front"]
-    assert list(visible[0].marker.color) == [3.0]
-    assert [row[2] for row in visible[1].customdata] == ["float32"]
+    # the cross is drawn first (beneath a variant at the same place) and listed last
+    assert names == ["does not run or fit (mcu)", "int8", "Pareto front"]
+    assert visible[0].legendrank > max(trace.legendrank or 1000 for trace in visible[1:])
+    assert list(visible[1].marker.color) == [3.0]
+    assert [row[2] for row in visible[0].customdata] == ["float32"]
     buttons = figure.layout.updatemenus[0].buttons
     assert [b.label for b in buttons] == ["host, measured (1 thread)", "mcu, estimated"]
     with pytest.raises(ValueError, match="Received: latency='est_ms__gpu'"):

@@ -175,6 +175,21 @@ def test_no_data_and_integer_hardware_recommends_nothing_runnable(app):
     assert "representative sample" in app.wizard.recommendation.value
 
 
+def test_the_wizard_targets_the_users_own_board_of_the_answered_kind(fresh_workspace):
+    from workbench.devices.profiles import load_profile
+
+    (fresh_workspace / "devices").mkdir()
+    text = open(load_profile("cortex_m7").source.strip("'")).read()
+    (fresh_workspace / "devices" / "board.toml").write_text(
+        text.replace('name = "cortex_m7"', 'name = "board"'))
+    app = WorkbenchApp(fresh_workspace)
+    answer(app.wizard, data="unlabelled", hardware="microcontroller", priority="size")
+    assert app.state.device == "board"
+    assert "Judged on: board, cortex_m7" in app.wizard.recommendation.value
+    app.wizard.answers["hardware"].value = "edge_tpu"  # not a microcontroller: the built-in
+    assert app.state.device == "edge_tpu"
+
+
 def test_training_shows_epochs_live_progress_forward_and_a_result_line(app):
     panel = app.techniques
     panel.recipe.value = "prune"
@@ -322,8 +337,8 @@ def test_details_show_deltas_verdict_where_time_goes_and_weights(explored):
     assert f"{ratio:.1f}x smaller than the float32 variant" in details.figures.value
     assert re.search(r"(\d\.\d points (lost|gained) against|as) the float model",
                      details.figures.value)
-    assert "On <b>cortex_m7</b>" in details.verdict.value and "512,000" not in \
-        details.verdict.value and "of 500 KB" in details.verdict.value
+    assert "On <b>cortex_m7</b>" in details.verdict.value and "524,288" not in \
+        details.verdict.value and "of 512 KB" in details.verdict.value
     bars = details.time_chart.figure["data"][0]
     assert len(bars["x"]) > 0 and abs(sum(bars["x"]) - 0) > 0
     real, codes = details.histogram.figure["data"]

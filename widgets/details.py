@@ -82,7 +82,8 @@ def _times(value, better: str, worse: str) -> str:
 
 
 def readable_bytes(count: float) -> str:
-    """``512,000`` -> ``500 KB``; ``3,906,250,000`` -> ``3.6 GB``."""
+    """In 1024-byte units, as the size columns: ``524,288`` -> ``512 KB``;
+    ``3,906,250,000`` -> ``3.64 GB``."""
     for unit, size in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
         if count >= size:
             value = count / size

@@ -116,7 +116,8 @@ class WizardPanel(w.VBox):
         values = {key: buttons.value for key, buttons in self.answers.items()}
         if None in values.values():
             return None
-        return recommend(values["data"], values["hardware"], values["priority"], self.drop.value)
+        return recommend(values["data"], values["hardware"], values["priority"], self.drop.value,
+                         self.state.workspace)
 
     def _update(self) -> None:
         self._explain_drop()

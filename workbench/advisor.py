@@ -52,6 +52,8 @@ QUESTIONS = {
 HARDWARE_DEVICES = {"cpu": ["phone_cpu_2019", "host"], "gpu": ["mobile_gpu"],
                     "edge_tpu": ["edge_tpu"], "dsp": ["hexagon_dsp"],
                     "microcontroller": ["cortex_m7"]}
+HARDWARE_KINDS = {"cpu": "cpu", "gpu": "gpu", "edge_tpu": "edge_tpu", "dsp": "dsp",
+                  "microcontroller": "mcu"}  # the profile ``kind`` of each answer
 INTEGER_ONLY = ("edge_tpu", "dsp", "microcontroller")
 TIGHT_DROP_POINTS = 1.0
 
@@ -84,14 +86,36 @@ def _check(question: str, answer) -> None:
                              f"{', '.join(QUESTIONS[question][1])}.")
 
 
-def recommend(data: str, hardware: str, priority: str, max_drop_points: float) -> Advice:
-    """The recipes to run, in order, with a reason each (see ``QUESTIONS``)."""
+def hardware_devices(hardware: str, workspace=None) -> list[str]:
+    """The devices a hardware answer is judged on: the workspace's own profiles of its kind
+    first (whoever added a profile for their board means that board), then the built-in ones.
+    A profile file that does not load is left out (the dashboard names it in a warning).
+
+        >>> hardware_devices("microcontroller", "ws")   # with ws/devices/my_mcu.toml, an mcu
+        ['my_mcu', 'cortex_m7']                          # doctest: +SKIP
+    """
+    from workbench.devices.profiles import load_profile, own_profile_names
+
+    own = []
+    for name in own_profile_names(workspace):
+        try:
+            if load_profile(name, workspace).kind == HARDWARE_KINDS[hardware]:
+                own.append(name)
+        except WorkbenchError:
+            continue
+    return own + [name for name in HARDWARE_DEVICES[hardware] if name not in own]
+
+
+def recommend(data: str, hardware: str, priority: str, max_drop_points: float,
+              workspace=None) -> Advice:
+    """The recipes to run, in order, with a reason each (see ``QUESTIONS``), judged on
+    ``hardware_devices(hardware, workspace)``."""
     for question, answer in (("data", data), ("hardware", hardware), ("priority", priority)):
         _check(question, answer)
     if not 0 <= max_drop_points <= 100:
         raise WorkbenchError(f"Received max_drop_points={max_drop_points}; expected a number of "
                              "accuracy points between 0 and 100.")
-    advice = Advice(devices=list(HARDWARE_DEVICES[hardware]))
+    advice = Advice(devices=hardware_devices(hardware, workspace))
     tight = max_drop_points < TIGHT_DROP_POINTS
     if data == "none":
         if hardware in INTEGER_ONLY:

@@ -238,10 +238,10 @@ def _latency_traces(frame: pd.DataFrame, column: str, label: str, metric, size: 
                 "<br>run %{customdata[0]}<extra></extra>"),
         ))
     blocked = frame[~runs]
-    if len(blocked) and has_accuracy:
-        traces.append(go.Scatter(
+    if len(blocked) and has_accuracy:  # drawn first, beneath a variant at the same place,
+        traces.insert(0, go.Scatter(   # listed last
             x=blocked["size_kb"], y=blocked["merit"], mode="markers",
-            name=f"does not run or fit ({_plain(label.split(',')[0])})",
+            name=f"does not run or fit ({_plain(label.split(',')[0])})", legendrank=1001,
             marker={"symbol": "x", "size": 12, "color": "#999999"},
             customdata=list(zip(blocked["run_id"], blocked["model"].map(_plain),
                                 _variants(blocked).map(_plain))),

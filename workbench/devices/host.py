@@ -30,7 +30,7 @@ from workbench.progress import track
 
 CHAIN = 4  # layers per micro-benchmark
 RUNS = 20
-CALIBRATION_VERSION = 6
+CALIBRATION_VERSION = 7
 WEIGHTED = ("conv", "depthwise", "fully_connected")
 
 
@@ -148,9 +148,11 @@ def _calibration_network():
 
 
 def _fit_to_network(table: dict, dtypes) -> dict[str, float]:
-    """Scale each dtype's rates in ``table`` so that the estimate of the calibration network
-    equals its measured time; returns the factors (above 1: the network runs slower than its
-    layers alone)."""
+    """Scale each dtype's weighted rates in ``table`` (convolutions, depthwise, fully connected
+    and the generic one) so that the estimate of the calibration network equals its measured
+    time; returns the factors (above 1: the network runs slower than its layers alone).
+    Elementwise, pooling and reduction rates keep their micro-benchmark values: scaled too, they
+    made a network's many small elementwise ops (EfficientNet's) 2-3x too slow."""
     from workbench.devices.estimate import estimate_tflite
 
     network, factors = _calibration_network(), {}
@@ -168,8 +170,8 @@ def _fit_to_network(table: dict, dtypes) -> dict[str, float]:
             step = (measured_us - overhead_us) / max(estimate.latency_ms * 1000 - overhead_us,
                                                      1.0)
             step = min(max(step, 0.25), 4.0)
-            table["throughput"][dtype] = {c: r / step for c, r in
-                                          table["throughput"][dtype].items()}
+            table["throughput"][dtype] = {c: r / step if c in WEIGHTED or c == "unknown" else r
+                                          for c, r in table["throughput"][dtype].items()}
             factor *= step
         factors[dtype] = factor
     return factors

@@ -171,6 +171,12 @@ def read_profile_file(path: str | Path) -> DeviceProfile:
     return profile_from_dict(table, f"'{path}'")
 
 
+def own_profile_names(workspace=None) -> list[str]:
+    """The names of the workspace's own profiles (``<workspace>/devices/*.toml``)."""
+    return [name for name, path in profile_files(workspace).items()
+            if path.parent != BUILTIN_FOLDER]
+
+
 def profile_files(workspace=None) -> dict[str, Path]:
     """``{name: file}`` for the built-in profiles and the workspace's own (which win)."""
     from workbench.workspace import resolve_workspace
@@ -216,4 +222,10 @@ def load_profile(name_or_path, workspace=None) -> DeviceProfile:
         raise WorkbenchError(f"Unknown device '{name_or_path}'. Available: "
                              f"{', '.join(available_devices(workspace))}, or a path to a .toml "
                              "profile.")
-    return read_profile_file(files[name_or_path])
+    profile = read_profile_file(files[name_or_path])
+    if profile.name != name_or_path:
+        raise WorkbenchError(
+            f"Device profile '{files[name_or_path]}' is named {profile.name!r} inside but "
+            f"listed by its file name, {name_or_path!r}. Expected name = \"{name_or_path}\": "
+            f"set it in the file (or name the file {profile.name}.toml).")
+    return profile
