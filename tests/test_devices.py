@@ -186,6 +186,11 @@ def test_user_profiles_join_the_list(tmp_path):
     names, problems = usable_devices(tmp_path)
     assert "copied" not in names and "my_mcu" in names and "cortex_m7" in names
     assert len(problems) == 1 and "copied.toml" in problems[0]
+    listed = run_cli("devices", "--workspace", str(tmp_path))
+    assert listed.returncode == 0, listed.stderr
+    lines = {line.split()[0]: line for line in listed.stdout.splitlines()}
+    assert "left out" in lines["copied"] and "Expected name = \"copied\"" in lines["copied"]
+    assert "left out" not in lines["my_mcu"] and "cortex_m7" in lines
 
 
 def test_host_profile_is_calibrated_once_and_drives_the_host_estimate(workspace, ptq_rows,

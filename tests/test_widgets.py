@@ -185,7 +185,7 @@ def test_the_wizard_targets_the_users_own_board_of_the_answered_kind(fresh_works
     app = WorkbenchApp(fresh_workspace)
     answer(app.wizard, data="unlabelled", hardware="microcontroller", priority="size")
     assert app.state.device == "board"
-    assert "Judged on: board, cortex_m7" in app.wizard.recommendation.value
+    assert "Judged on: board (also of this kind: cortex_m7" in app.wizard.recommendation.value
     app.wizard.answers["hardware"].value = "edge_tpu"  # not a microcontroller: the built-in
     assert app.state.device == "edge_tpu"
 

@@ -45,7 +45,8 @@ def figures_table(row) -> str:
         ("gzip size", _number(row["gzip_bytes"] / 1024, ".1f", " KB"),
          _times(row.get("x_smaller_gzip"), "smaller", "larger")),
         ("latency, this host", _number(row.get("latency_ms"), ".3g", " ms"), ""),
-        ("speed-up on the chosen device", "", _times(row.get("x_faster"), "faster", "slower")),
+        ("speed-up on the chosen device", "",
+         _times(row.get("x_faster"), "faster", "slower") or "—"),
     ]
     body = "".join(f"<tr><th>{escape(name)}</th><td>{escape(value)}</td>"
                    f"<td>{escape(delta)}</td></tr>" for name, value, delta in lines)

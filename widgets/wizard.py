@@ -129,8 +129,10 @@ class WizardPanel(w.VBox):
         items = "".join(f"<li><b>{escape(name)}</b>: {escape(reason)}</li>"
                         for name, reason in advice.reasons.items())
         warnings = "".join(f"<p class='wb-bad'>{escape(text)}</p>" for text in advice.warnings)
-        self.recommendation.value = (f"<h4>Recommended</h4><ol>{items}</ol>{warnings}"
-                                     f"<p>Judged on: {escape(', '.join(advice.devices))}</p>")
+        others = (f" (also of this kind: {escape(', '.join(advice.devices[1:]))}, in the "
+                  "Latency menu)" if len(advice.devices) > 1 else "")
+        self.recommendation.value = (f"<h4>Recommended</h4><ol>{items}</ol>{warnings}<p>Judged "
+                                     f"on: {escape(advice.devices[0])}{others}</p>")
         self.run_button.disabled = not advice.recipes
         self.search.find_button.disabled = False
         if advice.devices and self.state.device != advice.devices[0]:

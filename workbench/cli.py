@@ -279,7 +279,11 @@ def list_devices(workspace) -> int:
         if name == "host":
             print(f"{'host':16} this machine, LiteRT at 1 thread (calibrated on first use)")
             continue
-        profile = load_profile(name, workspace)
+        try:
+            profile = load_profile(name, workspace)
+        except WorkbenchError as error:  # one broken file: named, the others still listed
+            print(f"{name:16} left out: {error}")
+            continue
         print(f"{name:16} {profile.description} [{', '.join(profile.supported_dtypes)}] "
               f"({files[name]})")
     return 0

@@ -227,5 +227,5 @@ def load_profile(name_or_path, workspace=None) -> DeviceProfile:
         raise WorkbenchError(
             f"Device profile '{files[name_or_path]}' is named {profile.name!r} inside but "
             f"listed by its file name, {name_or_path!r}. Expected name = \"{name_or_path}\": "
-            f"set it in the file (or name the file {profile.name}.toml).")
+            "set it in the file.")
     return profile
