@@ -270,3 +270,30 @@ def test_a_reduction_is_rated_on_its_own_or_as_pooling_where_a_profile_has_no_ra
     rated = dataclasses.replace(phone, throughput={"int8": {"reduce": 57.0, "pool": 1.5,
                                                             "unknown": 0.1}})
     assert (rated.rate("int8", "reduce"), rated.rate("int8", "elementwise")) == (57.0, 0.1)
+
+
+def test_every_published_cell_names_a_profile_it_can_run_on_a_buildable_network_and_a_source():
+    """bench/reference/published_latencies.csv, which bench.devices validates the profiles on:
+    a cell that names a source the header does not describe, a profile that does not exist or
+    cannot run the cell's export, or a network keras.applications cannot build would only
+    fail there, after minutes of exports."""
+    import csv
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "bench" / "reference" / "published_latencies.csv"
+    lines = path.read_text().splitlines()
+    described = set(re.findall(r"^#   (\S+):", "\n".join(lines), flags=re.M))
+    cells = list(csv.DictReader(line for line in lines if not line.startswith("#")))
+    assert len(cells) >= 45 and {"tflite_benchmarks", "mnv4_paper"} <= described
+    for cell in cells:
+        where = f"{cell['device']} {cell['model']} ({cell['recipe']})"
+        assert cell["source"] in described, where
+        assert cell["role"] in ("fit", "check"), where
+        assert cell["device"] in BUILT_IN, where
+        assert cell["recipe"] in load_profile(cell["device"]).supported_dtypes, where
+        assert cell["builder"] == "resnet8" or hasattr(keras.applications, cell["builder"]), where
+        assert float(cell["published_ms"]) > 0 and int(cell["input"]) >= 32, where
+    networks = {}
+    for cell in cells:
+        networks.setdefault(cell["device"], set()).add(cell["builder"])
+    assert len(networks["hexagon_dsp"]) >= 3 and len(networks["raspberry_pi_4"]) >= 3
