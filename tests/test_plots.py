@@ -82,7 +82,11 @@ def test_device_latency_marks_variants_that_do_not_fit():
     assert names == ["does not run or fit (mcu)", "int8", "Pareto front"]
     assert visible[0].legendrank > max(trace.legendrank or 1000 for trace in visible[1:])
     assert list(visible[1].marker.color) == [3.0]
-    assert [row[2] for row in visible[0].customdata] == ["float32"]
+    assert [tuple(row[2:]) for row in visible[0].customdata] == [
+        ("float32", "does not run on this device")]
+    frame["est_ms__mcu"] = [9.0, 3.0, None]  # float32 runs now, but does not fit
+    cross = tradeoff_figure(frame, latency="est_ms__mcu").data[0]
+    assert [row[3] for row in cross.customdata] == ["does not fit the device's memory"]
     buttons = figure.layout.updatemenus[0].buttons
     assert [b.label for b in buttons] == ["host, measured (1 thread)", "mcu, estimated"]
     with pytest.raises(ValueError, match="Received: latency='est_ms__gpu'"):

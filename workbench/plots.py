@@ -244,10 +244,16 @@ def _latency_traces(frame: pd.DataFrame, column: str, label: str, metric, size: 
             name=f"does not run or fit ({_plain(label.split(',')[0])})", legendrank=1001,
             marker={"symbol": "x", "size": 12, "color": "#999999"},
             customdata=list(zip(blocked["run_id"], blocked["model"].map(_plain),
-                                _variants(blocked).map(_plain))),
-            hovertemplate="<b>%{customdata[2]}</b> (%{customdata[1]})<br>does not run or fit "
-                          "on this device<br>run %{customdata[0]}<extra></extra>"))
+                                _variants(blocked).map(_plain), _why_blocked(blocked, column))),
+            hovertemplate="<b>%{customdata[2]}</b> (%{customdata[1]})<br>%{customdata[3]}"
+                          "<br>run %{customdata[0]}<extra></extra>"))
     return traces
+
+
+def _why_blocked(rows: pd.DataFrame, column: str) -> list[str]:
+    """Per row left off ``column``'s device: it cannot run there (no latency) or does not fit."""
+    return ["does not fit the device's memory" if pd.notna(latency)
+            else "does not run on this device" for latency in rows[column]]
 
 
 def _runs(frame: pd.DataFrame, column: str) -> pd.Series:
