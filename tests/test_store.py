@@ -139,3 +139,17 @@ def test_killed_sweep_loses_no_finished_row(fresh_workspace, tmp_path):
     summary = rerun.stdout.splitlines()
     cached = [line for line in summary if line.strip().startswith(("float32", "int16x8"))]
     assert cached and all(line.rstrip().endswith("True") for line in cached[: len(finished)])
+
+
+def test_run_ids_read_back_from_a_one_row_csv_as_the_same_text():
+    # plain uuid hex reads as a number about 1 time in 300 ("123e45678901" is inf to pandas)
+    import io
+
+    import pandas as pd
+
+    from workbench.store import new_run_id
+
+    ids = [new_run_id() for _ in range(5000)]
+    read_back = [pd.read_csv(io.StringIO(f"run_id\n{run_id}\n"))["run_id"][0] for run_id in ids]
+    assert read_back == ids
+    assert len(set(ids)) == len(ids) and {len(run_id) for run_id in ids} == {12}

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
@@ -32,7 +31,7 @@ from workbench.fingerprint import model_fingerprint
 from workbench.metrics import DEFAULT_METRIC, Metric
 from workbench.recipes import Recipe
 from workbench.progress import report_phase
-from workbench.store import ExperimentStore
+from workbench.store import ExperimentStore, new_run_id
 
 GENERATED_DATA = "generated"
 
@@ -278,7 +277,7 @@ def compute_variant(task: Task, config: Recipe, latency_runs: int = 50,
     figures = _measure(task, tflite, latency_runs, progress)
     notes = "; ".join(filter(None, [task.notes, notes, figures.pop("busy_note")]))
     row = {
-        "run_id": uuid.uuid4().hex[:12], "model": task.name, "recipe": config.name,
+        "run_id": new_run_id(), "model": task.name, "recipe": config.name,
         "config": json.dumps(config.get_config(), sort_keys=True),
         **figures,
         **_graph_statistics(tflite, per_channel=any(getattr(stage, "per_channel", False)

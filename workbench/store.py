@@ -24,6 +24,7 @@ import json
 import os
 import sqlite3
 import time
+import uuid
 from pathlib import Path
 
 from workbench.errors import StoreError
@@ -73,6 +74,20 @@ LOCK_WAIT_S = 30  # how long a write waits for another process's
 ARTIFACTS = "artifacts"
 RECOVERY = ("To recover, run `python -m workbench doctor --repair --workspace {workspace}`: it "
             "moves {name} aside and rebuilds the rows from the artifacts.")
+
+
+def new_run_id() -> str:
+    """A fresh 12-character variant id that reads as text in any CSV reader.
+
+    Plain uuid hex can look like a number ("123e45678901" is infinity to pandas, "001234567890"
+    an integer without its zeros), so the id starts with one of the letters a-d or f.
+
+    >>> run_id = new_run_id()
+    >>> len(run_id), run_id[0] in "abcdf"
+    (12, True)
+    """
+    digits = uuid.uuid4().hex
+    return "abcdf"[int(digits[0], 16) % 5] + digits[1:12]
 
 
 def device_column(measure: str, device: str) -> str:
