@@ -2,16 +2,16 @@
 
 1. Every published cell of a profile (bench/reference/published_latencies.csv, with sources,
    and the Pixel 2 table of ../shared/reference for ``phone_cpu_2017``): the network built
-   from keras.applications (weights=None, the cell's input size, width and classes; ResNet-8
-   built here), exported, estimated on the profile it validates. Error per cell and, per
-   profile, mean absolute error, worst error and share within +-25% (goal: mean <= 25%);
-   cells marked ``check`` were held out when the profile's rates were chosen and are also
-   summarized alone.
+   by bench/networks.py (keras.applications with weights=None, or ResNet-8 and EfficientNet-lite
+   built from their definitions; the cell's input size, width and classes), exported, estimated
+   on the profile it validates. Error per cell and, per profile, mean absolute error, worst
+   error and share within +-25% (goal: mean <= 25%); cells marked ``check`` were held out
+   when the profile's rates were chosen and are also summarized alone.
 2. Five zoo models in float32 and int8 estimated on ``host`` (calibrated afresh) beside
    LiteRT's measured latency on this machine (goal: every cell within 25%).
 3. Every variant of the Pixel 2 table on every profile, to show what runs where.
 
-Exports are cached in bench/.cache (the first run converts about 30 networks, VGG and
+Exports are cached in bench/.cache (the first run converts about 40 networks, VGG and
 Inception-ResNet among them: 20 minutes). Prints tables and writes bench/results/devices.json.
 
     python -m bench.devices
@@ -26,6 +26,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench.common import REPO, published_table, write_results  # noqa: E402
+from bench.networks import network  # noqa: E402
 
 CACHE = REPO / "bench" / ".cache"
 PUBLISHED_COLUMNS = {"float32": "latency_ms_float", "dynamic_range": "latency_ms_ptq",
@@ -35,43 +36,6 @@ PUBLISHED_COLUMNS = {"float32": "latency_ms_float", "dynamic_range": "latency_ms
 HOST_MODELS = ["mobilenet_v1:128", "mobilenet_v2:160", "resnet50:96", "inception_v3:96",
                "efficientnet_b0:128"]
 GOALS = {"published_mape_per_device": 0.25, "host_within": 0.25}
-
-
-def network(builder: str, size: int, alpha: float = 1.0, classes: int = 1000):
-    """A randomly initialised network: a keras.applications builder, or ``resnet8``."""
-    import keras
-
-    shape = (size, size, 3)
-    if builder == "resnet8":
-        return resnet8(shape, classes)
-    kwargs = {"alpha": alpha} if builder.startswith("MobileNet") else {}
-    if builder.startswith("MobileNetV3"):
-        kwargs["include_preprocessing"] = False  # the published models take scaled inputs
-    return getattr(keras.applications, builder)(weights=None, input_shape=shape,
-                                                classes=classes, **kwargs)
-
-
-def resnet8(shape, classes: int):
-    """MLPerf Tiny's image-classification ResNet (ST's ResNet v1 8): a 16-filter stem, three
-    residual stacks of 16, 32 and 64 filters (strides 1, 2, 2; 1x1 convolutions on the
-    shortcuts that change shape), average pooling and a dense layer."""
-    import keras
-    from keras import layers
-
-    def block(x, filters, stride):
-        y = layers.Conv2D(filters, 3, stride, padding="same")(x)
-        y = layers.ReLU()(layers.BatchNormalization()(y))
-        y = layers.BatchNormalization()(layers.Conv2D(filters, 3, padding="same")(y))
-        if stride != 1 or x.shape[-1] != filters:
-            x = layers.Conv2D(filters, 1, stride)(x)
-        return layers.ReLU()(layers.Add()([x, y]))
-
-    inputs = keras.Input(shape)
-    x = layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(16, 3, padding="same")(inputs)))
-    for filters, stride in ((16, 1), (32, 2), (64, 2)):
-        x = block(x, filters, stride)
-    x = layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, layers.Dense(classes, activation="softmax")(x))
 
 
 def exported(builder: str, size: int, recipe: str, alpha: float = 1.0,

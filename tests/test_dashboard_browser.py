@@ -178,9 +178,15 @@ def test_wizard_recommends_the_next_step_when_int8_misses_the_target(page):
 def test_a_composition_built_in_the_dashboard_runs_with_its_stage_options(page, served):
     panel = page.techniques("compose stages…")
     composer = panel.locator(".wb-composer")
+    added = []
     for stage in ("prune_2x4", "cluster"):
         composer.locator("select").first.select_option(stage)
         composer.get_by_role("button", name="Add stage").click()
+        added.append(stage)
+        # the chain shows the stage before the menu changes again: ipywidgets holds back a
+        # menu's second change while the kernel has not answered its first, and a click sent
+        # meanwhile would add the stage chosen before
+        composer.get_by_text(f"{' → '.join(added)} → export").wait_for(timeout=WAIT_MS)
     composer.locator("select").nth(1).select_option("dynamic_range")
     composer.get_by_text("prune_2x4+cluster+dynamic_range").wait_for(timeout=WAIT_MS)
     panel.locator("label:text-is('int8: integer only')").wait_for(  # rebuilt

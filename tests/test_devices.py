@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+from bench.networks import BUILT_HERE, network
 from conftest import run_cli
 from workbench.devices import analyze_tflite, available_devices, estimate_tflite, plan_arena
 from workbench.devices.profiles import (load_profile, profile_from_dict, read_profile_file,
@@ -291,9 +292,21 @@ def test_every_published_cell_names_a_profile_it_can_run_on_a_buildable_network_
         assert cell["role"] in ("fit", "check"), where
         assert cell["device"] in BUILT_IN, where
         assert cell["recipe"] in load_profile(cell["device"]).supported_dtypes, where
-        assert cell["builder"] == "resnet8" or hasattr(keras.applications, cell["builder"]), where
+        assert cell["builder"] in BUILT_HERE or hasattr(keras.applications, cell["builder"]), where
         assert float(cell["published_ms"]) > 0 and int(cell["input"]) >= 32, where
     networks = {}
     for cell in cells:
         networks.setdefault(cell["device"], set()).add(cell["builder"])
-    assert len(networks["hexagon_dsp"]) >= 3 and len(networks["raspberry_pi_4"]) >= 3
+    assert all(len(networks[device]) >= 3 for device in ("hexagon_dsp", "raspberry_pi_4",
+                                                          "mobile_gpu", "phone_cpu_2019"))
+
+
+def test_efficientnet_lite_builds_have_the_published_parameter_counts():
+    """bench/networks.py builds EfficientNet-lite0..4 (validation cells of phone_cpu_2019 and
+    mobile_gpu) from the builder's definition; the README lists their sizes."""
+    published = {0: 4.7, 1: 5.4, 2: 6.1, 3: 8.2, 4: 13.0}  # million parameters
+    for index, size in enumerate((224, 240, 260, 280, 300)):
+        model = network(f"EfficientNetLite{index}", size)
+        trainable = sum(weight.numpy().size for weight in model.trainable_weights)
+        assert round(trainable / 1e6, 1) == published[index], index
+        assert model.output_shape == (None, 1000)
