@@ -93,6 +93,19 @@ def test_device_latency_marks_variants_that_do_not_fit():
         tradeoff_figure(frame, latency="est_ms__gpu")
 
 
+def test_a_variant_partly_on_the_cpu_fallback_says_how_much_the_device_runs():
+    frame = _frame([0.98, 0.97, None])
+    frame["est_ms__tpu"], frame["fits__tpu"] = [0.5, 1.4, None], [1, 1, 0]
+    frame["accel_fraction__tpu"] = [0.0, 1.0, None]  # float32 runs on the host CPU alone
+    shown = {trace.name: trace for trace in tradeoff_figure(frame, latency="est_ms__tpu").data}
+    assert "%{customdata[4]}" in shown["float32"].hovertemplate
+    assert shown["float32"].customdata[0][4] == (
+        "<br>0% of the multiply-accumulates on the device, the rest on its CPU fallback")
+    assert shown["int8"].customdata[0][4] == ""  # all of it on the device: nothing to say
+    measured = {trace.name: trace for trace in tradeoff_figure(frame).data}
+    assert measured["float32"].customdata[0][4] == ""  # the host measurement: no device
+
+
 def test_each_recipe_keeps_its_colour():
     from workbench.recipes import RECIPES
 

@@ -326,6 +326,18 @@ def test_clicking_each_point_shows_that_variant(explored):
         assert f": {name}</h4>" in explorer.details.header.value
 
 
+def test_the_host_estimate_can_be_chosen_beside_the_host_measurement(explored):
+    explorer, state = explored.explorer, explored.state
+    estimated = state.results.set_index("recipe").loc["int8", "est_ms__host"]
+    explorer.device.value = "est_ms__host"  # both are "host": it used to snap back to measured
+    assert (explorer.device.value, state.device) == ("est_ms__host", "host")
+    assert traces(explorer.chart)["int8"]["customdata"][0][3] == pytest.approx(estimated)
+    state.device = "cortex_m7"
+    assert explorer.device.value == "est_ms__cortex_m7"
+    state.device = "host"  # another panel choosing the host: its measured latency
+    assert explorer.device.value == "latency_ms"
+
+
 def test_details_show_deltas_verdict_where_time_goes_and_weights(explored):
     explorer, state = explored.explorer, explored.state
     state.device = "cortex_m7"

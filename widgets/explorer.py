@@ -69,21 +69,21 @@ class ExplorerPanel(w.VBox):
         choices = latency_choices(self.state.results)
         current = self.device.value
         self.device.options = list(choices.items())
-        wanted = MEASURED_LATENCY if self.state.device == "host" \
-            else f"est_ms__{self.state.device}"
+        wanted = current if _device_of(current) == self.state.device else \
+            MEASURED_LATENCY if self.state.device == "host" else f"est_ms__{self.state.device}"
         self.device.value = (wanted if wanted in choices.values() else
                              current if current in choices.values() else MEASURED_LATENCY)
         self.redraw()
 
     def _device_chosen(self) -> None:
-        column = self.device.value or MEASURED_LATENCY
-        self.state.device = column[len("est_ms__"):] if column.startswith("est_ms__") \
-            else "host"
+        self.state.device = _device_of(self.device.value)
         self.redraw()
         if self.details.shown_run_id:  # the open details follow the device too
             self.details.show(self.details.shown_run_id)
 
     def _follow_state_device(self) -> None:
+        if _device_of(self.device.value) == self.state.device:
+            return  # "host" is both the measured and the estimated latency: keep the one shown
         wanted = MEASURED_LATENCY if self.state.device == "host" \
             else f"est_ms__{self.state.device}"
         if wanted in dict(self.device.options).values():
@@ -123,3 +123,10 @@ class ExplorerPanel(w.VBox):
         """Show the details of the variant with ``run_id``."""
         self.status.clear()
         return self.details.show(run_id)
+
+
+def _device_of(column: str | None) -> str:
+    """The device a latency column describes: ``'est_ms__edge_tpu'`` -> ``'edge_tpu'``; the
+    measured latency and ``'est_ms__host'`` -> ``'host'``."""
+    column = column or MEASURED_LATENCY
+    return column[len("est_ms__"):] if column.startswith("est_ms__") else "host"

@@ -230,12 +230,13 @@ def _latency_traces(frame: pd.DataFrame, column: str, label: str, metric, size: 
             legendgroup=_plain(variant), marker=marker,
             text=["baseline"] * len(rows) if baseline else None, textposition="top center",
             customdata=list(zip(rows["run_id"], rows["model"].map(_plain),
-                                rows["variant"].map(_plain), rows[column])),
+                                rows["variant"].map(_plain), rows[column],
+                                _share_on_device(rows, column))),
             hovertemplate=(
                 "<b>%{customdata[2]}</b> (%{customdata[1]})<br>" + size_words +
                 " %{x:.1f} KB<br>" + y_words + y_format
                 + "<br>latency %{customdata[3]:.3g} ms (" + _plain(label) + ")"
-                "<br>run %{customdata[0]}<extra></extra>"),
+                "%{customdata[4]}<br>run %{customdata[0]}<extra></extra>"),
         ))
     blocked = frame[~runs]
     if len(blocked) and has_accuracy:  # drawn first, beneath a variant at the same place,
@@ -248,6 +249,18 @@ def _latency_traces(frame: pd.DataFrame, column: str, label: str, metric, size: 
             hovertemplate="<b>%{customdata[2]}</b> (%{customdata[1]})<br>%{customdata[3]}"
                           "<br>run %{customdata[0]}<extra></extra>"))
     return traces
+
+
+def _share_on_device(rows: pd.DataFrame, column: str) -> list[str]:
+    """Per row, a hover line saying how much the device runs where its CPU fallback runs the
+    rest (a float model on the Edge TPU runs on the host CPU alone); "" where it runs it all."""
+    device = column[len(ESTIMATE_PREFIX):] if column.startswith(ESTIMATE_PREFIX) else None
+    share = f"accel_fraction__{device}"
+    if device is None or share not in rows:
+        return [""] * len(rows)
+    return ["" if pd.isna(fraction) or fraction >= 0.9995 else
+            f"<br>{fraction:.0%} of the multiply-accumulates on the device, the rest on its "
+            "CPU fallback" for fraction in rows[share]]
 
 
 def _why_blocked(rows: pd.DataFrame, column: str) -> list[str]:

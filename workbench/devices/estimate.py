@@ -24,7 +24,7 @@ from workbench.tflite_inspect import TFLiteModelInfo, inspect_tflite
 
 # Raise when the estimate's arithmetic changes: stored estimates made by another version are
 # computed again when results are read (``workbench.pipeline.current_results``).
-ESTIMATOR_VERSION = 1
+ESTIMATOR_VERSION = 2  # 2: a model with nothing delegated costs what it costs on the fallback
 
 
 @dataclass
@@ -63,17 +63,20 @@ def estimate_tflite_info(info: TFLiteModelInfo, model_bytes: int, device: str | 
     estimate = Estimate(profile.name, None, 0, model_bytes, False, 0.0,
                         _partitions(placement), ram_limit_bytes=profile.ram_bytes,
                         flash_limit_bytes=profile.flash_bytes)
-    total_us, on_device_macs, unknown = profile.invoke_overhead_us, 0, set()
+    # with no partition on the device nothing is delegated: the fallback runs the whole model,
+    # its shape arithmetic included, and the device's invoke costs nothing
+    runner = profile if estimate.partitions or fallback is None else fallback
+    total_us, on_device_macs, unknown = runner.invoke_overhead_us, 0, set()
     for op, reason in placement:
         if op.runs_once:
             continue
         if op.op_class == "unknown":
             unknown.add(op.name)
         if reason is None:
-            on_device_macs += op.macs
-            spent = op_time_us(profile, op, info)
+            on_device_macs += op.macs if runner is profile else 0
+            spent = op_time_us(runner, op, info)
             total_us += spent
-            estimate.op_times.append({"index": op.index, "op": op.name, "runs_on": profile.name,
+            estimate.op_times.append({"index": op.index, "op": op.name, "runs_on": runner.name,
                                       "us": spent})
             continue
         estimate.fallback_ops.append({"index": op.index, "op": op.name, "reason": reason,
