@@ -1,5 +1,6 @@
 """The experiment store: cache hits, forced reruns, migrations, and surviving a killed sweep."""
 
+import io
 import signal
 import sqlite3
 import subprocess
@@ -7,12 +8,13 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import LATENCY_RUNS, REPO
 from workbench.pipeline import run
 from workbench.recipes import make_config
-from workbench.store import RESULT_COLUMNS, ExperimentStore
+from workbench.store import RESULT_COLUMNS, ExperimentStore, new_run_id
 
 
 def test_identical_run_is_a_cache_hit(fresh_workspace, default_task):
@@ -143,12 +145,6 @@ def test_killed_sweep_loses_no_finished_row(fresh_workspace, tmp_path):
 
 def test_run_ids_read_back_from_a_one_row_csv_as_the_same_text():
     # plain uuid hex reads as a number about 1 time in 300 ("123e45678901" is inf to pandas)
-    import io
-
-    import pandas as pd
-
-    from workbench.store import new_run_id
-
     ids = [new_run_id() for _ in range(5000)]
     read_back = [pd.read_csv(io.StringIO(f"run_id\n{run_id}\n"))["run_id"][0] for run_id in ids]
     assert read_back == ids

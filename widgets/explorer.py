@@ -10,7 +10,8 @@ from widgets.common import PanelStatus, escape, guarded
 from widgets.details import DetailsView
 from widgets.plotly_chart import PlotlyChart
 from workbench.plots import (
-    MEASURED_LATENCY, latency_choices, pareto_sentence, tradeoff_figure, unplotted,
+    ESTIMATE_PREFIX, MEASURED_LATENCY, latency_choices, pareto_sentence, tradeoff_figure,
+    unplotted,
 )
 
 SCOPES = {"loaded model": "loaded", "all models": "all"}
@@ -70,7 +71,7 @@ class ExplorerPanel(w.VBox):
         current = self.device.value
         self.device.options = list(choices.items())
         wanted = current if _device_of(current) == self.state.device else \
-            MEASURED_LATENCY if self.state.device == "host" else f"est_ms__{self.state.device}"
+            _column_of(self.state.device)
         self.device.value = (wanted if wanted in choices.values() else
                              current if current in choices.values() else MEASURED_LATENCY)
         self.redraw()
@@ -84,8 +85,7 @@ class ExplorerPanel(w.VBox):
     def _follow_state_device(self) -> None:
         if _device_of(self.device.value) == self.state.device:
             return  # "host" is both the measured and the estimated latency: keep the one shown
-        wanted = MEASURED_LATENCY if self.state.device == "host" \
-            else f"est_ms__{self.state.device}"
+        wanted = _column_of(self.state.device)
         if wanted in dict(self.device.options).values():
             self.device.value = wanted
 
@@ -129,4 +129,9 @@ def _device_of(column: str | None) -> str:
     """The device a latency column describes: ``'est_ms__edge_tpu'`` -> ``'edge_tpu'``; the
     measured latency and ``'est_ms__host'`` -> ``'host'``."""
     column = column or MEASURED_LATENCY
-    return column[len("est_ms__"):] if column.startswith("est_ms__") else "host"
+    return column[len(ESTIMATE_PREFIX):] if column.startswith(ESTIMATE_PREFIX) else "host"
+
+
+def _column_of(device: str) -> str:
+    """The latency column shown for ``device``: the host's measurement, another's estimate."""
+    return MEASURED_LATENCY if device == "host" else ESTIMATE_PREFIX + device

@@ -73,7 +73,7 @@ def estimate_tflite_info(info: TFLiteModelInfo, model_bytes: int, device: str | 
         if op.op_class == "unknown":
             unknown.add(op.name)
         if reason is None:
-            on_device_macs += op.macs if runner is profile else 0
+            on_device_macs += op.macs  # nothing but shape arithmetic when not delegated
             spent = op_time_us(runner, op, info)
             total_us += spent
             estimate.op_times.append({"index": op.index, "op": op.name, "runs_on": runner.name,
